@@ -1,0 +1,31 @@
+# Every target sets itself up: a fresh clone needs only `make test` or `make demo`.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PYTHON  ?= $(shell sh scripts/find-python.sh)
+
+.PHONY: setup test lint demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check app.py chalicelib tests
+
+test: setup lint
+	$(VENV)/bin/pytest
+
+demo: setup
+	$(PY) -m chalicelib.devtools.demo
+
+bench: setup
+	$(PY) -m chalicelib.devtools.bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

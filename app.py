@@ -1,0 +1,86 @@
+"""manual-change-detector: the Chalice app. Handlers only wire events to stages in ``chalicelib``."""
+
+import os
+
+from chalice import Chalice, Rate
+
+from chalicelib import bootstrap
+from chalicelib.dead_letters import dl_retry as retry_dead_letters
+from chalicelib.delivery import slack_send as send_to_slack
+from chalicelib.direct import direct
+from chalicelib.ingest import config_event_as_sns
+from chalicelib.ingest import dispatch as dispatch_notifications
+from chalicelib.ingest import ingest as ingest_notification
+from chalicelib.lookup_stage import lookup as attribute_changes
+
+app = Chalice(app_name="mcd")
+
+# Decorator arguments are fixed at deploy time; the stage's environment supplies them.
+CONFIG_TOPIC = os.environ.get("MCD_CONFIG_TOPIC", "mcd-config-changes")
+SIGNIN_PATTERN = {"detail-type": ["AWS Console Sign In via CloudTrail"]}
+API_CALL_PATTERN = {"detail-type": ["AWS API Call via CloudTrail"]}
+CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Configuration Item Change"]}
+
+
+@app.on_sns_message(topic=CONFIG_TOPIC)
+def ingest(event):
+    return ingest_notification(event.to_dict(), bootstrap.deps())
+
+
+@app.on_cw_event(CONFIG_CHANGE_PATTERN)
+def config_event(event):
+    return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def dispatch(event):
+    return dispatch_notifications(bootstrap.deps())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def lookup(event):
+    return attribute_changes(bootstrap.deps())
+
+
+@app.schedule(Rate(10, unit=Rate.MINUTES))
+def dl_retry(event):
+    return retry_dead_letters(bootstrap.deps())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def slack_send(event):
+    return send_to_slack(bootstrap.deps())
+
+
+@app.on_cw_event(SIGNIN_PATTERN)
+def console_signin(event):
+    return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
+
+
+@app.on_cw_event(API_CALL_PATTERN)
+def api_call(event):
+    return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
+
+
+@app.lambda_function()
+def cloudwatch_logs(event, context):
+    return direct(event, bootstrap.deps(), "cloudwatch_logs")
+
+
+if False:  # IAM manifest: Chalice's policy generator reads only app.py; these are the calls chalicelib makes.
+    import boto3
+
+    _sqs = boto3.client("sqs")
+    _sqs.send_message_batch()
+    _sqs.receive_message()
+    _sqs.delete_message_batch()
+    _s3 = boto3.client("s3")
+    _s3.put_object()
+    _s3.get_object()
+    _ddb = boto3.client("dynamodb")
+    _ddb.put_item()
+    _ddb.get_item()
+    _ddb.query()
+    boto3.client("cloudtrail").lookup_events()
+    boto3.client("secretsmanager").get_secret_value()
+    boto3.client("ssm").get_parameter()

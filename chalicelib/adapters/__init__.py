@@ -1,0 +1,1 @@
+"""Thin I/O adapters: each wraps an injected boto3 client (or HTTP) in domain-named methods."""

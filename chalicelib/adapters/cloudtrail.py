@@ -1,0 +1,90 @@
+"""CloudTrail ``LookupEvents``: paginated, paced to 2 calls/s per account and region, throttle-aware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.cloudtrail_records import parse_lookup_event
+from chalicelib.errors import RetryableError
+from chalicelib.model import TrailEvent
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL = 0.5  # LookupEvents allows 2 requests per second per account and region
+BACKOFF = (1.0, 2.0, 4.0)
+
+
+class Throttled(RetryableError):
+    """LookupEvents kept answering ThrottlingException; try again on a later tick."""
+
+
+@dataclass
+class LookupStats:
+    calls: int = 0
+    throttled: int = 0
+    by_region: dict[str, int] = field(default_factory=dict)
+
+
+class LookupClient:
+    def __init__(self, client_for_region: Callable[[str], Any], clock: Callable[[], float],
+                 sleep: Callable[[float], None]) -> None:
+        self._client_for_region = client_for_region
+        self._clock = clock
+        self._sleep = sleep
+        self._last_call: dict[str, float] = {}
+        self.stats = LookupStats()
+
+    def lookup(self, region: str, attribute: str, value: str, start: datetime | None = None,
+               end: datetime | None = None, max_pages: int = 20) -> tuple[list[TrailEvent], bool]:
+        """All events for one lookup attribute in a window; the flag says whether every page was read."""
+        params: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
+                                  "MaxResults": 50}
+        if start is not None:
+            params["StartTime"] = start
+        if end is not None:
+            params["EndTime"] = end
+        events: list[TrailEvent] = []
+        for _ in range(max_pages):
+            page = self._call(region, params)
+            for raw in page.get("Events", []):
+                parsed = parse_lookup_event(raw, f"lookup:{region}")
+                if isinstance(parsed, TrailEvent):
+                    events.append(parsed)
+            token = page.get("NextToken")
+            if not token:
+                return events, True
+            params["NextToken"] = token
+        return events, False
+
+    def _call(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        client = self._client_for_region(region)
+        for attempt, backoff in enumerate((*BACKOFF, None)):
+            self._pace(region)
+            self.stats.calls += 1
+            self.stats.by_region[region] = self.stats.by_region.get(region, 0) + 1
+            try:
+                return client.lookup_events(**params)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code not in ("ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"):
+                    raise
+                self.stats.throttled += 1
+                if backoff is None:
+                    raise Throttled(f"LookupEvents throttled {attempt + 1} times in {region}") from error
+                log.info("LookupEvents throttled in %s; backing off %.1fs", region, backoff)
+                self._sleep(backoff)
+        raise AssertionError("unreachable")
+
+    def _pace(self, region: str) -> None:
+        last = self._last_call.get(region)
+        now = self._clock()
+        if last is not None and now - last < MIN_INTERVAL:
+            self._sleep(MIN_INTERVAL - (now - last))
+            now = self._clock()
+        self._last_call[region] = now

@@ -1,0 +1,46 @@
+"""Direct CloudTrail alerts: console sign-ins and sensitive API calls from EventBridge or CloudWatch Logs.
+
+Both paths feed the same rules (``chalicelib.rules``) and trust module as the Config path. The
+outcome id is derived from the CloudTrail event, so the same event arriving by both paths, or
+twice by one, is alerted once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from chalicelib.bootstrap import Deps
+from chalicelib.emit import already_emitted, emit
+from chalicelib.events import parse_payload
+from chalicelib.logs import log_json
+from chalicelib.model import TrailEvent, Unparseable
+from chalicelib.rules import DirectRules, direct_outcome
+
+log = logging.getLogger("mcd.direct")
+
+
+def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
+    settings = deps.settings()
+    rules = DirectRules.from_mapping(settings.direct_rules)
+    counts = {"records": 0, "alerts": 0, "duplicates": 0, "unparseable": 0}
+    now = deps.now()
+    for item in parse_payload(event, via):
+        if isinstance(item, Unparseable):
+            counts["unparseable"] += 1
+            key = f"unparseable/{via}/{now.year}/{now.month}/{now.day}/{deps.clock():.6f}.json"
+            deps.archive.put(key, json.dumps({"reason": item.reason, "event": event}, default=str))
+            log_json(log, logging.WARNING, "direct_input_unparseable", via=via, reason=item.reason, archive_key=key)
+            continue
+        if not isinstance(item, TrailEvent):
+            continue
+        counts["records"] += 1
+        outcome = direct_outcome(item, settings, rules, now)
+        if outcome is None:
+            continue
+        if already_emitted(deps, outcome.outcome_id) or not emit(deps, outcome):
+            counts["duplicates"] += 1
+        else:
+            counts["alerts"] += 1
+    return counts

@@ -1,0 +1,145 @@
+"""Messages that travel between stages on SQS, with their JSON codecs.
+
+A ``LookupJob`` is one configuration item waiting for its CloudTrail author. It carries a trimmed
+copy of the item (SQS messages are at most 256 KB; the full notification stays in the S3 archive)
+and the schedule state: when it arrived, how often it was tried, when to try next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.model import ConfigChange, PropertyChange, Relationship
+from chalicelib.timeutil import iso, parse_time
+
+MAX_PROPERTY_BYTES = 150_000
+
+
+@dataclass(frozen=True)
+class LookupJob:
+    change: ConfigChange
+    change_key: str
+    arrived_at: datetime
+    attempts: int = 0
+    archive_bucket: str | None = None
+    archive_key: str | None = None
+    not_before: datetime | None = None
+    # After an alert: follow-up lookups that add calls which became visible later.
+    decided_event_ids: tuple[str, ...] = ()
+    revision: int = 0
+
+    @property
+    def is_followup(self) -> bool:
+        return bool(self.decided_event_ids)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "change": change_to_json(self.change),
+            "change_key": self.change_key,
+            "arrived_at": iso(self.arrived_at),
+            "attempts": self.attempts,
+            "archive_bucket": self.archive_bucket,
+            "archive_key": self.archive_key,
+            "not_before": iso(self.not_before),
+            "decided_event_ids": list(self.decided_event_ids),
+            "revision": self.revision,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LookupJob:
+        arrived = parse_time(data.get("arrived_at"))
+        if arrived is None:
+            raise ValueError("lookup job without arrived_at")
+        return cls(
+            change=change_from_json(data["change"]),
+            change_key=str(data["change_key"]),
+            arrived_at=arrived,
+            attempts=int(data.get("attempts") or 0),
+            archive_bucket=data.get("archive_bucket"),
+            archive_key=data.get("archive_key"),
+            not_before=parse_time(data.get("not_before")),
+            decided_event_ids=tuple(data.get("decided_event_ids") or ()),
+            revision=int(data.get("revision") or 0),
+        )
+
+    def retried(self, not_before: datetime) -> LookupJob:
+        return replace(self, attempts=self.attempts + 1, not_before=not_before)
+
+
+def change_key(change: ConfigChange) -> str:
+    """Identity of one configuration item, the same for every redelivery of it."""
+    parts = [change.account, (change.resource_type or "").lower(), change.resource_id,
+             iso(change.capture_time), change.state_id, change.change_type]
+    return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:32]
+
+
+def change_to_json(change: ConfigChange) -> dict[str, Any]:
+    props = [p.to_json() for p in change.changed_properties]
+    if len(json.dumps(props, default=str)) > MAX_PROPERTY_BYTES:
+        props = [_trim(p) for p in props]
+    config = change.configuration if isinstance(change.configuration, dict) else None
+    if config is not None and len(json.dumps(config, default=str)) > MAX_PROPERTY_BYTES // 3:
+        config = {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}
+    return {
+        "source": change.source,
+        "message_type": change.message_type,
+        "account": change.account,
+        "region": change.region,
+        "resource_type": change.resource_type,
+        "resource_id": change.resource_id,
+        "resource_name": change.resource_name,
+        "arn": change.arn,
+        "capture_time": iso(change.capture_time),
+        "change_type": change.change_type,
+        "status": change.status,
+        "changed_properties": props,
+        "oversized": change.oversized,
+        "s3_location": change.s3_location,
+        "related_events": list(change.related_events),
+        "relationships": [[r.resource_type, r.resource_id, r.resource_name, r.name] for r in change.relationships],
+        "configuration": config,
+        "tags": dict(change.tags),
+        "state_id": change.state_id,
+        "notification_time": iso(change.notification_time),
+    }
+
+
+def change_from_json(data: dict[str, Any]) -> ConfigChange:
+    return ConfigChange(
+        source=data.get("source") or "",
+        message_type=data.get("message_type"),
+        account=data.get("account"),
+        region=data.get("region"),
+        resource_type=data.get("resource_type"),
+        resource_id=data.get("resource_id"),
+        resource_name=data.get("resource_name"),
+        arn=data.get("arn"),
+        capture_time=parse_time(data.get("capture_time")),
+        change_type=data.get("change_type"),
+        status=data.get("status"),
+        changed_properties=tuple(
+            PropertyChange(p["path"], p.get("change_type"), p.get("previous"), p.get("updated"))
+            for p in data.get("changed_properties") or ()
+        ),
+        oversized=bool(data.get("oversized")),
+        s3_location=data.get("s3_location"),
+        related_events=tuple(data.get("related_events") or ()),
+        relationships=tuple(Relationship(*r) for r in data.get("relationships") or ()),
+        configuration=data.get("configuration"),
+        tags=dict(data.get("tags") or {}),
+        state_id=data.get("state_id"),
+        notification_time=parse_time(data.get("notification_time")),
+    )
+
+
+def _trim(prop: dict[str, Any]) -> dict[str, Any]:
+    def short(value: Any) -> Any:
+        text = json.dumps(value, default=str)
+        return value if len(text) <= 2000 else text[:2000] + "…"
+
+    return {**prop, "previous": short(prop.get("previous")), "updated": short(prop.get("updated"))}

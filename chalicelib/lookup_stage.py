@@ -1,0 +1,272 @@
+"""The lookup stage: find each waiting item's CloudTrail author, decide, and emit the outcome.
+
+Jobs are grouped by account and the region where CloudTrail records their calls. For a group the
+stage chooses the cheapest way to see the candidate calls: a job's ``relatedEvents`` by event id;
+several jobs at once by one sweep of all write calls in their common window (a Terraform apply of
+200 changes costs a few pages, not 200 lookups); one or two jobs by ``ResourceName``, falling back
+to the resources named in the item's relationship diff. Jobs whose author is not visible yet go
+back on the queue with a delay; after ``give_up_minutes`` the change is reported unattributed.
+After an alert, two follow-up lookups add calls on the same resource that became visible later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from chalicelib import attribution as attr
+from chalicelib.adapters.queues import Message
+from chalicelib.bootstrap import Deps
+from chalicelib.emit import emit
+from chalicelib.ingest import previous_capture
+from chalicelib.jobs import LookupJob
+from chalicelib.logs import log_json
+from chalicelib.model import TrailEvent
+from chalicelib.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE, EventSummary, Outcome
+from chalicelib.settings import Settings
+from chalicelib.timeutil import iso
+
+log = logging.getLogger("mcd.lookup")
+
+SWEEP_MIN_JOBS = 3
+FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
+MAX_JOBS_PER_RUN = 2000
+MAX_NAMES = 3
+
+
+class _Pool:
+    """Events fetched during one run, de-duplicated, with their identifier sets cached."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, TrailEvent] = {}
+        self.keys: dict[str, frozenset[str]] = {}
+        self.fetched: set[tuple[str, str, str, str]] = set()
+
+    def add(self, events: list[TrailEvent]) -> None:
+        for event in events:
+            self.events.setdefault(event.event_id or str(id(event)), event)
+
+
+def lookup(deps: Deps) -> dict[str, int]:
+    deadline = deps.deadline()
+    settings = deps.settings()
+    queue = deps.queue("lookup_queue")
+    counts = {"jobs": 0, "decided": 0, "waiting": 0, "unattributed": 0, "followups": 0}
+    messages = _drain(queue)
+    now = deps.now()
+    groups: dict[tuple[str, str], list[tuple[LookupJob, Message]]] = defaultdict(list)
+    for message in messages:
+        job = _read_job(message, deps)
+        if job is None:
+            queue.delete([message])
+            continue
+        counts["jobs"] += 1
+        if job.not_before and job.not_before > now + timedelta(seconds=5):
+            _requeue(deps, job, job.not_before, message, now)
+            continue
+        region = attr.lookup_region(job.change, deps.env.home_region)
+        groups[(job.change.account or "", region)].append((job, message))
+    for (_account, region), members in groups.items():
+        if deps.clock() >= deadline:
+            for job, message in members:
+                _requeue(deps, job, now + timedelta(seconds=30), message, now)
+            continue
+        try:
+            _resolve_group(deps, settings, region, members, counts)
+        except Exception as error:  # throttled or CloudTrail unavailable: try again next tick
+            log_json(log, logging.WARNING, "lookup_group_failed", region=region, jobs=len(members),
+                     error=f"{type(error).__name__}: {str(error)[:200]}")
+            for job, message in members:
+                _requeue(deps, job, deps.now() + timedelta(minutes=1), message, deps.now())
+    counts["lookup_calls"] = deps.lookups.stats.calls
+    return counts
+
+
+def _resolve_group(deps: Deps, settings: Settings, region: str,
+                   members: list[tuple[LookupJob, Message]], counts: dict[str, int]) -> None:
+    lookback = timedelta(minutes=settings.lookback_minutes)
+    previous = {job.change_key: previous_capture(deps, job.change) for job, _ in members}
+    pool = _Pool()
+
+    def decide(job: LookupJob) -> attr.Attribution | None:
+        return attr.attribute(job.change, pool.events.values(), previous_capture=previous[job.change_key],
+                              lookback=lookback, trusted_patterns=settings.trusted_principals,
+                              trust_aws_services=settings.trust_aws_services, keys_of=pool.keys)
+
+    jobs = [job for job, _ in members]
+    _gather(deps, region, jobs, pool, previous, lookback, decide)
+    now = deps.now()
+    for job, message in members:
+        found = decide(job)
+        if job.is_followup:
+            counts["followups"] += 1
+            _follow_up(deps, job, found, message, now)
+        elif found is not None:
+            counts["decided"] += 1
+            _decided(deps, job, found, message, now)
+        elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
+            counts["unattributed"] += 1
+            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None))
+            deps.queue("lookup_queue").delete([message])
+        else:
+            counts["waiting"] += 1
+            _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
+
+
+def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
+            previous: dict[str, datetime | None], lookback: timedelta, decide) -> None:
+    lookups = deps.lookups
+    for job in jobs:
+        for event_id in job.change.related_events[:5]:
+            _fetch(lookups, pool, region, "EventId", event_id, None, None)
+    pending = [j for j in jobs if decide(j) is None or j.is_followup]
+    if not pending:
+        return
+    windows = {j.change_key: attr.window(j.change, previous[j.change_key], lookback) for j in pending}
+    if len(pending) >= SWEEP_MIN_JOBS:
+        start = min(w[0] for w in windows.values()) - timedelta(seconds=1)
+        end = max(w[1] for w in windows.values())
+        events, complete = lookups.lookup(region, "ReadOnly", "false", start, end,
+                                          max_pages=max(1, len(pending) // 2))
+        pool.add(events)
+        if complete:
+            return
+        pending = [j for j in pending if decide(j) is None]
+    for job in pending:
+        start, end = windows[job.change_key]
+        start -= timedelta(seconds=1)
+        for name in attr.lookup_names(job.change)[:MAX_NAMES]:
+            _fetch(lookups, pool, region, "ResourceName", name, start, end)
+            if decide(job) is not None and not job.is_followup:
+                break
+        if decide(job) is None:
+            for name in attr.related_keys(job.change)[:MAX_NAMES]:
+                _fetch(lookups, pool, region, "ResourceName", name, start, end)
+                if decide(job) is not None:
+                    break
+
+
+def _fetch(lookups, pool: _Pool, region: str, attribute: str, value: str,
+           start: datetime | None, end: datetime | None) -> None:
+    key = (region, attribute, value, f"{iso(start)}|{iso(end)}")
+    if key in pool.fetched:
+        return
+    pool.fetched.add(key)
+    events, _complete = lookups.lookup(region, attribute, value, start, end, max_pages=4)
+    pool.add(events)
+
+
+def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
+    """Every minute for 20 minutes, every 2 until 45, then every 5, ending at the give-up time."""
+    age = now - job.arrived_at
+    if age < timedelta(minutes=20):
+        step = timedelta(minutes=1)
+    elif age < timedelta(minutes=45):
+        step = timedelta(minutes=2)
+    else:
+        step = timedelta(minutes=5)
+    return min(now + step, job.arrived_at + timedelta(minutes=settings.give_up_minutes))
+
+
+def _decided(deps: Deps, job: LookupJob, found: attr.Attribution, message: Message, now: datetime) -> None:
+    kind = MANUAL_CHANGE if found.verdict is None else SUPPRESSED
+    outcome = build_outcome(job, kind, now, found)
+    emit(deps, outcome)
+    if kind == MANUAL_CHANGE:
+        followup = replace(job, decided_event_ids=outcome.event_ids, attempts=0, not_before=now + FOLLOWUP_DELAYS[0])
+        _requeue(deps, followup, None, message, now)
+    else:
+        deps.queue("lookup_queue").delete([message])
+
+
+def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, message: Message,
+               now: datetime) -> None:
+    """Re-emit the alert's outcome when calls that became visible later add to it."""
+    if found is not None and found.verdict is None:
+        ids = {e.event_id for e in found.events if e.event_id}
+        if not ids <= set(job.decided_event_ids):
+            merged = tuple(dict.fromkeys((*job.decided_event_ids, *sorted(ids))))
+            outcome = build_outcome(job, MANUAL_CHANGE, now, found)
+            emit(deps, replace(outcome, event_ids=merged), revision=job.revision + 1)
+            job = replace(job, decided_event_ids=merged, revision=job.revision + 1)
+    done = job.attempts + 1
+    if done >= len(FOLLOWUP_DELAYS):
+        deps.queue("lookup_queue").delete([message])
+        return
+    _requeue(deps, replace(job, attempts=done, not_before=now + FOLLOWUP_DELAYS[done]), None, message, now)
+
+
+def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribution | None) -> Outcome:
+    change = job.change
+    principal = found.principal if found else None
+    events = found.events if found else ()
+    return Outcome(
+        kind=kind,
+        outcome_id=f"ci:{job.change_key}",
+        at=iso(now) or "",
+        account=change.account,
+        region=change.region,
+        resource_type=change.resource_type,
+        resource_id=change.resource_id,
+        resource_name=change.resource_name,
+        resource_arn=change.arn,
+        change_type=change.change_type,
+        capture_time=iso(change.capture_time),
+        principal_arn=principal.arn if principal else None,
+        principal=principal.to_json() if principal else None,
+        event_ids=tuple(e.event_id for e in events if e.event_id),
+        events=tuple(event_summary(e) for e in events),
+        event_name=events[-1].event_name if events else None,
+        reason=found.verdict if found else None,
+        changed_properties=tuple(p.to_json() for p in change.changed_properties),
+        archive_bucket=job.archive_bucket,
+        archive_key=job.archive_key,
+        partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
+        extra={"attributed_via": found.via} if found else {},
+    )
+
+
+def event_summary(event: TrailEvent) -> EventSummary:
+    params = event.raw.get("requestParameters")
+    if params is not None and len(json.dumps(params, default=str)) > 4000:
+        params = {"truncated": True}
+    return EventSummary(
+        event_id=event.event_id, event_name=event.event_name, event_time=iso(event.event_time),
+        event_source=event.event_source, region=event.region, source_ip=event.source_ip,
+        user_agent=event.user_agent, error_code=event.error_code, error_message=event.error_message,
+        request_parameters=params,
+    )
+
+
+def _read_job(message: Message, deps: Deps) -> LookupJob | None:
+    try:
+        return LookupJob.from_json(message.json())
+    except (ValueError, KeyError, TypeError) as error:
+        reason = f"unreadable lookup job: {type(error).__name__}: {str(error)[:200]}"
+        log_json(log, logging.ERROR, "lookup_job_dead_lettered", message_id=message.message_id, reason=reason)
+        deps.queue("lookup_dlq").send(message.body, attributes={"mcd-reason": reason[:250], "mcd-permanent": "true"})
+        return None
+
+
+def _requeue(deps: Deps, job: LookupJob, when: datetime | None, message: Message | None, now: datetime) -> None:
+    """Send the job back with a delay, then delete the received copy (never the other way round)."""
+    if when is not None:
+        job = replace(job, not_before=when)
+    delay = ((job.not_before or now) - now).total_seconds()
+    queue = deps.queue("lookup_queue")
+    queue.send(job.to_json(), delay_seconds=max(0.0, delay))
+    if message is not None:
+        queue.delete([message])
+
+
+def _drain(queue) -> list[Message]:
+    messages: list[Message] = []
+    while len(messages) < MAX_JOBS_PER_RUN:
+        batch = queue.receive(10, visibility_timeout=300)
+        if not batch:
+            break
+        messages.extend(batch)
+    return messages

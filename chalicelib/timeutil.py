@@ -1,0 +1,72 @@
+"""Time parsing and formatting: every time inside mcd is an aware UTC ``datetime``."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+_COMPACT = re.compile(r"^(\d{8})T(\d{6})Z$")
+_HUMAN_FORMATS = ("%b %d, %Y %I:%M:%S %p", "%b %d, %Y, %I:%M:%S %p")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Parse the time spellings AWS uses; ``None`` for anything unreadable.
+
+    Accepts ISO-8601 with ``Z``, fractions or an offset, a trailing ``UTC``, the compact
+    ``20131102T010628Z`` form, epoch seconds or milliseconds, and ``datetime`` objects.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    match = _COMPACT.match(text)
+    if match:
+        text = f"{match[1][:4]}-{match[1][4:6]}-{match[1][6:]}T{match[2][:2]}:{match[2][2:4]}:{match[2][4:]}Z"
+    if text.endswith(" UTC"):
+        text = text[:-4] + "Z"
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = _parse_human(text)
+        if parsed is None:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _parse_human(text: str) -> datetime | None:
+    for fmt in _HUMAN_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with ``Z``; milliseconds only when present."""
+    if value is None:
+        return None
+    value = value.astimezone(timezone.utc)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

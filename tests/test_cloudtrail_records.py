@@ -1,0 +1,236 @@
+"""CloudTrail records, LookupEvents entries, and who made the call (resolve_principal)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from chalicelib.cloudtrail_records import parse_lookup_event, parse_record, resolve_principal
+from chalicelib.model import IndexedResource, Principal, TrailEvent, Unparseable
+
+EVENTS = Path(__file__).resolve().parent / "events"
+ACCT = "210987654321"
+
+
+def identities() -> dict[str, dict]:
+    """The records of cloudtrail_records_identities.json by eventName."""
+    records = json.loads((EVENTS / "cloudtrail_records_identities.json").read_text())["Records"]
+    return {r["eventName"]: r for r in records}
+
+
+def principal_of(event_name: str) -> Principal:
+    record = identities()[event_name]
+    return resolve_principal(record.get("userIdentity"), record.get("additionalEventData"))
+
+
+@pytest.mark.parametrize("event_name, expected", [
+    ("CreateUser", Principal(
+        type="IAMUser", arn=f"arn:aws:iam::{ACCT}:user/ops-anna", account=ACCT,
+        issuer_arn=f"arn:aws:iam::{ACCT}:user/ops-anna", display_name="ops-anna", mfa=True,
+        user_name="ops-anna", access_key_id="ASIATX3PLQ7ZCONSOLE1")),
+    ("PutBucketPolicy", Principal(
+        type="Root", arn=f"arn:aws:iam::{ACCT}:root", account=ACCT, issuer_arn=f"arn:aws:iam::{ACCT}:root",
+        display_name="root", mfa=True, access_key_id="ASIATX3PLQ7ZROOT0001")),
+    ("ModifyDBInstance", Principal(
+        type="AssumedRole", arn=f"arn:aws:sts::{ACCT}:assumed-role/break-glass/jdoe", account=ACCT,
+        issuer_arn=f"arn:aws:iam::{ACCT}:role/ops/break-glass", display_name="jdoe", session_name="jdoe",
+        mfa=False, access_key_id="ASIATX3PLQ7ZBREAKGLS")),
+    ("RunInstances", Principal(
+        type="FederatedUser", arn=f"arn:aws:sts::{ACCT}:federated-user/build-bot", account=ACCT,
+        issuer_arn=f"arn:aws:iam::{ACCT}:user/ci-federator", display_name="build-bot", mfa=False,
+        access_key_id="ASIATX3PLQ7ZFEDERAT1")),
+    ("CreateServiceLinkedRole", Principal(
+        type="AWSService", display_name="autoscaling.amazonaws.com", invoked_by="autoscaling.amazonaws.com")),
+    ("AssumeRole", Principal(type="AWSAccount", account="345678901234", display_name="345678901234")),
+    ("DeleteBucketPolicy", Principal(type="IdentityCenterUser", arn=None, account=ACCT,
+                                     display_name="li.wei@example.com")),
+    ("AssumeRoleWithSAML", Principal(type="SAMLUser", display_name="k.tanaka", user_name="k.tanaka")),
+    ("AssumeRoleWithWebIdentity", Principal(
+        type="WebIdentityUser", display_name="repo:acme/infra:ref:refs/heads/main",
+        user_name="repo:acme/infra:ref:refs/heads/main")),
+    ("StopLogging", Principal()),
+    ("DeleteTrail", Principal()),
+])
+def test_resolve_principal_for_every_identity_type(event_name, expected):
+    assert principal_of(event_name) == expected
+
+
+@pytest.mark.parametrize("identity", [None, {}, "AssumedRole", 7, [], {"type": None}])
+def test_missing_or_junk_identity_resolves_to_an_empty_principal(identity):
+    assert resolve_principal(identity, "junk") == Principal()
+
+
+def test_unknown_type_has_no_display_name_but_keeps_facts():
+    principal = resolve_principal({"type": "SomethingNew", "arn": "arn:aws:iam::1:thing/x", "accountId": "1"})
+    assert principal.display_name is None
+    assert principal.issuer_arn is None
+    assert principal.arn == "arn:aws:iam::1:thing/x"
+
+
+def test_assumed_role_prefers_source_identity_from_session_context_then_identity():
+    base = {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/JohnDoe/JohnRole1",
+            "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/JohnRole1"}, "sourceIdentity": "John"}}
+    principal = resolve_principal(base)
+    assert (principal.display_name, principal.session_name, principal.source_identity) == (
+        "John", "JohnRole1", "John")
+    outer = {**base, "sessionContext": {}, "sourceIdentity": "Jane"}
+    assert resolve_principal(outer).display_name == "Jane"
+    assert resolve_principal(outer).issuer_arn is None
+
+
+def test_sso_session_name_is_the_email():
+    principal = resolve_principal({
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCT}:assumed-role/AWSReservedSSO_Admin_0123/alex@example.com",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCT}:role/aws-reserved/"
+                                                                    "sso.amazonaws.com/AWSReservedSSO_Admin_0123"}}})
+    assert principal.session_name == "alex@example.com"
+    assert principal.display_name == "alex@example.com"
+    assert principal.issuer_arn.endswith("role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123")
+
+
+@pytest.mark.parametrize("arn", [None, "", "arn:aws:sts::1:assumed-role/only-role", "garbage"])
+def test_assumed_role_without_a_session_in_the_arn(arn):
+    principal = resolve_principal({"type": "AssumedRole", "arn": arn})
+    assert principal.session_name is None and principal.display_name is None
+
+
+def test_identity_center_user_falls_back_to_on_behalf_of():
+    identity = {"type": "IdentityCenterUser", "arn": "", "onBehalfOf": {"userId": "uid-1"}}
+    assert resolve_principal(identity).display_name == "uid-1"
+    assert resolve_principal(identity, {"UserName": "li"}).display_name == "li"
+    assert resolve_principal(identity).arn is None
+
+
+@pytest.mark.parametrize("attributes_key, value, extra, expected", [
+    ("attributes", "true", None, True),
+    ("attributes", "True", None, True),
+    ("attributes", "FALSE", None, False),
+    ("Attributes", "False", None, False),
+    ("attributes", True, None, True),
+    ("attributes", "maybe", None, None),
+    ("attributes", None, {"MFAUsed": "Yes"}, True),
+    ("attributes", None, {"MFAUsed": "No"}, False),
+    ("attributes", "true", {"MFAUsed": "No"}, False),
+    ("attributes", None, {"MFAUsed": "perhaps"}, None),
+    ("attributes", None, None, None),
+])
+def test_mfa(attributes_key, value, extra, expected):
+    attributes = {} if value is None else {"mfaAuthenticated": value}
+    identity = {"type": "IAMUser", "sessionContext": {attributes_key: attributes}}
+    assert resolve_principal(identity, extra).mfa is expected
+
+
+def test_parse_record_fields():
+    record = identities()["DeleteBucketPolicy"]
+    event = parse_record(record, "src")
+    assert isinstance(event, TrailEvent)
+    assert event.source == "src"
+    assert event.event_id == "11111111-aaaa-4bbb-8ccc-000000000007"
+    assert event.event_name == "DeleteBucketPolicy"
+    assert event.event_source == "s3.amazonaws.com"
+    assert event.event_time == datetime(2024, 6, 3, 8, 15, 31, tzinfo=timezone.utc)
+    assert event.account == ACCT
+    assert event.region == "eu-west-1"
+    assert event.read_only is False
+    assert event.error_code == "AccessDenied"
+    assert event.error_message.startswith("User is not authorized")
+    assert event.event_type == "AwsApiCall"
+    assert event.source_ip == "198.51.100.23"
+    assert event.user_agent.startswith("Mozilla/5.0")
+    assert event.raw is record  # kept, not copied
+    assert event.indexed_resources == ()
+
+
+def test_account_falls_back_to_the_caller_and_read_only_strings():
+    record = {"eventName": "X", "userIdentity": {"type": "IAMUser", "accountId": "111"}, "readOnly": "TRUE"}
+    event = parse_record(record, "s")
+    assert event.account == "111" and event.read_only is True
+    assert parse_record({"eventName": "X", "readOnly": "no"}, "s").read_only is None
+    assert parse_record({"eventName": "X", "recipientAccountId": "222",
+                         "userIdentity": {"accountId": "111"}}, "s").account == "222"
+
+
+def test_console_signin_doc_spelling_and_gov_partition():
+    record = json.loads((EVENTS / "cloudtrail_record_bare_consolelogin_gov_mfa.json").read_text())
+    event = parse_record(record, "s")
+    assert event.event_type == "AwsConsoleSignin"
+    assert event.principal.issuer_arn == "arn:aws-us-gov:iam::123456789012:user/sam.okafor"
+    assert event.principal.mfa is True
+    assert event.read_only is None
+
+
+def test_failed_console_login_has_no_arn_and_no_error_code():
+    detail = json.loads((EVENTS / "eventbridge_console_signin_failure.json").read_text())["detail"]
+    event = parse_record(detail, "s")
+    assert event.principal.arn is None and event.principal.issuer_arn is None
+    assert event.principal.display_name == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert event.principal.access_key_id is None  # "" is absent
+    assert event.error_code is None and event.error_message == "Failed authentication"
+    assert event.principal.mfa is False
+
+
+def test_missing_fields_are_none():
+    event = parse_record({"eventVersion": "1.0", "eventTime": "garbage", "eventID": 17}, "s")
+    assert isinstance(event, TrailEvent)
+    assert event.event_name is None and event.event_time is None and event.region is None
+    assert event.event_id == "17"
+
+
+@pytest.mark.parametrize("record", [None, [], "text", 3])
+def test_non_object_record_is_unparseable(record):
+    assert isinstance(parse_record(record, "s"), Unparseable)
+
+
+def lookup_events() -> list[dict]:
+    return json.loads((EVENTS / "lookup_events_response.json").read_text())["Events"]
+
+
+def test_lookup_event_prefers_the_inner_record():
+    outer = lookup_events()[1]
+    event = parse_lookup_event(outer, "lookup")
+    assert event.event_name == "DescribeSecurityGroups"
+    assert event.event_time == datetime(2024, 6, 5, 11, 40, tzinfo=timezone.utc)
+    assert event.read_only is True  # inner has no readOnly: outer "true" fills it
+    assert event.principal.session_name == "aws-go-sdk-1717402000000000000"
+    assert event.raw["eventID"] == "55555555-eeee-4fff-8aaa-000000000002"
+
+
+def test_lookup_event_resources_and_epoch_time():
+    event = parse_lookup_event(lookup_events()[0], "lookup")
+    assert event.indexed_resources == (IndexedResource("AWS::IAM::Role", "reporting-export"),
+                                       IndexedResource("AWS::IAM::Policy", "read-exports"))
+    assert event.read_only is False
+    assert event.principal.display_name == "maria.garcia@example.com"
+
+
+def test_lookup_event_inner_time_wins_over_outer_offset_time():
+    inner = {"eventID": "e", "eventName": "ConsoleLogin", "eventTime": "2016-01-26T21:42:12Z"}
+    event = parse_lookup_event({"EventId": "e", "EventTime": "2021-11-18T09:41:02-08:00",
+                                "CloudTrailEvent": json.dumps(inner)}, "l")
+    assert event.event_time == datetime(2016, 1, 26, 21, 42, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("cloudtrail_event", [None, "{broken", "[1]", 5])
+def test_lookup_event_falls_back_to_outer_fields(cloudtrail_event):
+    when = datetime(2024, 6, 5, 13, 40, tzinfo=timezone(timedelta(hours=2)))
+    outer = {"EventId": "e-1", "EventName": "CreateVpc", "EventSource": "ec2.amazonaws.com", "EventTime": when,
+             "ReadOnly": "false", "AccessKeyId": "AKIA1", "Username": "bob",
+             "Resources": [{"ResourceType": "AWS::EC2::VPC"}, "junk"], "CloudTrailEvent": cloudtrail_event}
+    event = parse_lookup_event(outer, "l")
+    assert isinstance(event, TrailEvent)
+    assert (event.event_id, event.event_name, event.event_source) == ("e-1", "CreateVpc", "ec2.amazonaws.com")
+    assert event.event_time == datetime(2024, 6, 5, 11, 40, tzinfo=timezone.utc)
+    assert event.read_only is False
+    assert event.principal.access_key_id == "AKIA1"
+    assert event.principal.display_name == "bob"
+    assert event.indexed_resources == (IndexedResource("AWS::EC2::VPC", None),)
+    assert event.raw is outer
+
+
+@pytest.mark.parametrize("entry", [{}, {"CloudTrailEvent": "{broken"}, "text", None])
+def test_lookup_event_without_anything_readable(entry):
+    assert isinstance(parse_lookup_event(entry, "l"), Unparseable)
