@@ -17,8 +17,8 @@ app = Chalice(app_name="mcd")
 
 # Decorator arguments are fixed at deploy time; the stage's environment supplies them.
 CONFIG_TOPIC = os.environ.get("MCD_CONFIG_TOPIC", "mcd-config-changes")
-SIGNIN_PATTERN = {"detail-type": ["AWS Console Sign In via CloudTrail"]}
-API_CALL_PATTERN = {"detail-type": ["AWS API Call via CloudTrail"]}
+SIGNIN_PATTERN = {"source": [{"prefix": "aws."}], "detail-type": ["AWS Console Sign In via CloudTrail"]}
+API_CALL_PATTERN = {"source": [{"prefix": "aws."}], "detail-type": ["AWS API Call via CloudTrail"]}
 CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Configuration Item Change"]}
 
 

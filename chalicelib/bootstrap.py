@@ -82,6 +82,7 @@ class Deps:
         self.clock = clock
         self.sleep = sleep
         self._cache: dict[str, Any] = {}
+        self.memory: dict[str, Any] = {}  # what a warm container remembers between invocations
         self._settings: tuple[float, Settings] | None = None
 
     def now(self) -> datetime:

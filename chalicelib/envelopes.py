@@ -250,7 +250,8 @@ def is_sns_envelope(obj: Any) -> bool:
     """A bare SNS message (HTTP/e-mail delivery, SQS body): ``Type: Notification`` and ``Message``."""
     if not isinstance(obj, dict) or "Message" not in obj:
         return False
-    return obj.get("Type") in _SNS_TYPES or "TopicArn" in obj or "MessageId" in obj
+    kind = obj.get("Type")
+    return (isinstance(kind, str) and kind in _SNS_TYPES) or "TopicArn" in obj or "MessageId" in obj
 
 
 def is_eventbridge(obj: Any) -> bool:

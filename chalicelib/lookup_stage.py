@@ -31,7 +31,8 @@ from chalicelib.timeutil import iso
 
 log = logging.getLogger("mcd.lookup")
 
-SWEEP_MIN_JOBS = 3
+MAX_SWEEP_PAGES = 20
+SWEEP_PAUSE = timedelta(minutes=10)
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
 MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
@@ -126,15 +127,21 @@ def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
     if not pending:
         return
     windows = {j.change_key: attr.window(j.change, previous[j.change_key], lookback) for j in pending}
-    if len(pending) >= SWEEP_MIN_JOBS:
+    per_name_cost = sum(len(attr.lookup_names(j.change)[:MAX_NAMES]) for j in pending)
+    unprofitable: dict[str, datetime] = deps.memory.setdefault("sweep_unprofitable", {})
+    now = deps.now()
+    if per_name_cost >= 2 and unprofitable.get(region, now) <= now:
+        # One sweep of every write call in the group's window usually costs a page or two, where
+        # looking each name up costs a call per name; stop early when it would not be cheaper.
         start = min(w[0] for w in windows.values()) - timedelta(seconds=1)
         end = max(w[1] for w in windows.values())
         events, complete = lookups.lookup(region, "ReadOnly", "false", start, end,
-                                          max_pages=max(1, len(pending) // 2))
+                                          max_pages=min(MAX_SWEEP_PAGES, per_name_cost - 1))
         pool.add(events)
         if complete:
             return
-        pending = [j for j in pending if decide(j) is None]
+        unprofitable[region] = now + SWEEP_PAUSE
+        pending = [j for j in pending if decide(j) is None or j.is_followup]
     for job in pending:
         start, end = windows[job.change_key]
         start -= timedelta(seconds=1)

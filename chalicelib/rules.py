@@ -308,7 +308,8 @@ def direct_outcome(
     """
     signin = signin_alert(event, rules)
     if signin is not None:
-        return _outcome(event, CONSOLE_SIGNIN, now, signin=signin, extra=_signin_extra(event))
+        return _outcome(event, CONSOLE_SIGNIN, now, signin=signin, event_name=event.event_name,
+                        extra=_signin_extra(event))
     if not is_sensitive_call(event, rules):
         return None
     if trust.verdict(event.principal, settings.trusted_principals, settings.trust_aws_services) is not None:

@@ -7,9 +7,10 @@ and for ``chat.postMessage`` (``text`` fallback + ``blocks``).
 Safety rules kept by every function here:
 
 * Event-sourced text (names, tags, session names, user agents, policy text, values, error messages)
-  reaches mrkdwn only through ``_esc`` (``&`` ``<`` ``>`` escaped, control/bidi characters removed,
-  ``@channel``-style words defused) and plain_text only through ``_plain`` (``<`` ``>`` replaced by
-  look-alikes). Text inside code spans/blocks also has its backticks replaced.
+  reaches mrkdwn only through ``_esc`` (``&`` ``<`` ``>`` escaped, backticks replaced, control/bidi
+  characters removed, ``@channel``-style words defused) and plain_text only through ``_plain``
+  (``<`` ``>`` replaced by look-alikes). Outcomes are first normalised by ``_coerce``, so a field of
+  an unexpected type is shown as text instead of crashing the renderer.
 * Links are built only from fixed templates and URL-quoted components; a component that is too long
   or a region that is not a plain region name yields no link rather than a wrong one.
 * Sizes stay within ``LIMITS`` (below Slack's own); ``check_limits`` reports any violation.
@@ -17,6 +18,7 @@ Safety rules kept by every function here:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -85,7 +87,7 @@ _DIGEST_RESERVE = 1800
 
 
 _DROP_CHARS = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
 )
 _LINE_BREAKS = re.compile("[\r\n\t\u2028\u2029\x85]+")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -120,14 +122,13 @@ def _clip(text: str, limit: int) -> str:
     return text[: max(limit - 1, 0)] + "…"
 
 
-def _esc(value: Any, limit: int, *, code: bool = False) -> str:
+def _esc(value: Any, limit: int) -> str:
     """Event text made safe for mrkdwn, at most ``limit`` characters *after* escaping.
 
-    ``code=True`` is for text placed inside a code span or block: backticks are replaced so the
-    text cannot close the code and start formatting or links.
+    Besides ``&`` ``<`` ``>``, backticks are replaced (event text can then neither open nor close a
+    code span or block) and ``@channel``/``@here``/``@everyone`` get an invisible word joiner.
     """
-    text = _clean(value)
-    text = text.replace("`", _BACKTICK_STANDIN) if code else _BROADCAST.sub("@\u2060\\1", text)
+    text = _BROADCAST.sub("@\u2060\\1", _clean(value).replace("`", _BACKTICK_STANDIN))
     head = escape_mrkdwn(text[:limit])
     if len(text) <= limit and len(head) <= limit:
         return head
@@ -144,7 +145,7 @@ def _esc(value: Any, limit: int, *, code: bool = False) -> str:
 
 def _code(value: Any, limit: int) -> str:
     """Event text as an inline code span (safe, never empty)."""
-    inner = _esc(value, max(limit - 2, 1), code=True) or " "
+    inner = _esc(value, max(limit - 2, 1)) or " "
     return f"`{inner}`"
 
 
@@ -157,12 +158,48 @@ def _plain(value: Any, limit: int) -> str:
 def _compact_json(value: Any) -> str:
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
+    except (TypeError, ValueError, RecursionError):
+        return f"<{type(value).__name__}>"
 
 
 # --------------------------------------------------------------------------------------------
 # Small accessors
+
+
+_TEXT_FIELDS = (
+    "outcome_id", "at", "account", "region", "resource_type", "resource_id", "resource_name", "resource_arn",
+    "change_type", "capture_time", "principal_arn", "event_name", "reason", "signin", "archive_bucket",
+    "archive_key",
+)  # fmt: skip
+_EVENT_TEXT_FIELDS = (
+    "event_id", "event_name", "event_time", "event_source", "region", "source_ip", "user_agent", "error_code",
+    "error_message",
+)  # fmt: skip
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else _text_of(value)
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
+
+
+def _coerce_event(event: Any) -> EventSummary | None:
+    if not isinstance(event, EventSummary):
+        return None
+    return dataclasses.replace(event, **{name: _opt_text(getattr(event, name)) for name in _EVENT_TEXT_FIELDS})
+
+
+def _coerce(outcome: Outcome) -> Outcome:
+    """The outcome with every field of the type it is declared with (odd values become text or empty)."""
+    values: dict[str, Any] = {name: _opt_text(getattr(outcome, name)) for name in _TEXT_FIELDS}
+    values["partition"] = outcome.partition if isinstance(outcome.partition, str) else "aws"
+    values["principal"] = outcome.principal if isinstance(outcome.principal, Mapping) else None
+    values["event_ids"] = tuple(t for t in map(_opt_text, _items(outcome.event_ids)) if t)
+    values["events"] = tuple(e for e in map(_coerce_event, _items(outcome.events)) if e is not None)
+    values["changed_properties"] = tuple(c for c in _items(outcome.changed_properties) if isinstance(c, Mapping))
+    return dataclasses.replace(outcome, **values)
 
 
 def _principal(outcome: Outcome, key: str) -> Any:
@@ -394,9 +431,8 @@ def _maybe_json(value: Any) -> Any:
 
 def _is_permission(value: Any) -> bool:
     value = _maybe_json(value)
-    if isinstance(value, list):
-        return bool(value) and all(_is_permission(v) for v in value[:5])
-    return isinstance(value, Mapping) and "ipprotocol" in _lower_keys(value)
+    items = value if isinstance(value, list) else [value]
+    return bool(items) and all(isinstance(v, Mapping) and "ipprotocol" in _lower_keys(v) for v in items[:5])
 
 
 def _port_text(perm: Mapping[str, Any]) -> str:
@@ -572,12 +608,19 @@ def _statement_text(statement: Mapping[str, Any]) -> str:
     return _clip(_clean(" ".join(parts)), 160)
 
 
-def _policy_summary(policy: Mapping[str, Any]) -> str:
+def _policy_summary(policy: Mapping[str, Any], budget: int = 160) -> str:
+    """Statements as ``Effect principal actions on resources`` within ``budget``, then ``+N more``."""
     statements = _statements(policy)
     if not statements:
         return "(no statements)"
-    shown = "; ".join(_statement_text(s) for s in statements[:3])
-    return shown + (f"; +{len(statements) - 3} more statements" if len(statements) > 3 else "")
+    texts = [_statement_text(s) for s in statements[:20]]
+    shown = [_clip(texts[0], budget - 25)]
+    for text in texts[1:]:
+        if sum(len(t) + 2 for t in shown) + len(text) > budget - 25:
+            break
+        shown.append(text)
+    rest = len(statements) - len(shown)
+    return "; ".join(shown) + (f"; +{rest} more statements" if rest else "")
 
 
 def _policy_lines(previous: Any, updated: Any) -> list[str]:
@@ -631,18 +674,25 @@ def _value_text(value: Any, limit: int = _VALUE_CHARS) -> str:
     return _clip(_clean(_compact_json(value)), limit)
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any], budget: int = 200) -> None:
-    """Leaf values of nested dicts/lists keyed by dotted sub-path (at most ``budget`` leaves)."""
-    if len(out) >= budget:
+def _flatten(value: Any, prefix: str, out: dict[str, Any], depth: int = 0) -> None:
+    """Leaf values of nested dicts/lists keyed by dotted sub-path (at most 200 leaves, depth 8)."""
+    if len(out) >= 200:
         return
-    if isinstance(value, Mapping) and value:
+    if isinstance(value, Mapping) and value and depth < 8:
         for key, inner in value.items():
-            _flatten(inner, f"{prefix}.{key}" if prefix else str(key), out, budget)
-    elif isinstance(value, list) and value:
+            _flatten(inner, f"{prefix}.{key}" if prefix else str(key), out, depth + 1)
+    elif isinstance(value, list) and value and depth < 8:
         for index, inner in enumerate(value):
-            _flatten(inner, f"{prefix}.{index}" if prefix else str(index), out, budget)
+            _flatten(inner, f"{prefix}.{index}" if prefix else str(index), out, depth + 1)
     else:
         out[prefix] = value
+
+
+def _same(left: Any, right: Any) -> bool:
+    try:
+        return bool(left == right)
+    except RecursionError:
+        return _compact_json(left) == _compact_json(right)
 
 
 def _container_diff_lines(previous: Any, updated: Any) -> list[str]:
@@ -657,7 +707,7 @@ def _container_diff_lines(previous: Any, updated: Any) -> list[str]:
             lines.append(f".{key}: + {_value_text(new[key], 80)}")
         elif key not in new:
             lines.append(f".{key}: − {_value_text(old[key], 80)}")
-        elif old[key] != new[key]:
+        elif not _same(old[key], new[key]):
             lines.append(f".{key}: {_value_text(old[key], 60)} → {_value_text(new[key], 60)}")
     return lines or ["updated"]
 
@@ -778,9 +828,7 @@ def _walk(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
 def _request_opens_world(event: EventSummary) -> bool:
     if not _INGRESS_CALL.search(event.event_name or "") or "egress" in (event.event_name or "").lower():
         return False
-    return any(
-        k in _CIDR_KEYS and isinstance(v, str) and v in _WORLD for k, v in _walk(event.request_parameters)
-    )
+    return any(k in _CIDR_KEYS and isinstance(v, str) and v in _WORLD for k, v in _walk(event.request_parameters))
 
 
 def _request_public_policy(event: EventSummary) -> bool:
@@ -857,6 +905,7 @@ def _low_reason(outcome: Outcome) -> str | None:
 
 def severity_reason(outcome: Outcome) -> tuple[str, str]:
     """(severity, why) of one outcome; see ``severity`` for the rules."""
+    outcome = _coerce(outcome)
     reason = _high_reason(outcome)
     if reason:
         return HIGH, reason
@@ -989,6 +1038,7 @@ def _identifier(outcome: Outcome, kind: str) -> str | None:
 
 def resource_console_url(outcome: Outcome, *, console_base: str | None = None) -> str | None:
     """Console page of the changed resource, when its type has a known page."""
+    outcome = _coerce(outcome)
     entry = _RESOURCE_PATHS.get(str(outcome.resource_type or "").lower())
     if entry is None:
         return None
@@ -1006,6 +1056,7 @@ def resource_console_url(outcome: Outcome, *, console_base: str | None = None) -
 
 def config_timeline_url(outcome: Outcome, *, console_base: str | None = None) -> str | None:
     """AWS Config resource timeline (in the recorder's region; partition home region for global items)."""
+    outcome = _coerce(outcome)
     rid, rtype = _str(outcome.resource_id), _str(outcome.resource_type)
     if not (_ok_part(rid) and _ok_part(rtype)):
         return None
@@ -1032,9 +1083,7 @@ def cloudtrail_event_url(
     return f"{origin}/cloudtrail/home?region={_q(region)}#/events/{_q(event_id)}"
 
 
-def s3_object_url(
-    bucket: str, key: str, partition: str = "aws", *, console_base: str | None = None
-) -> str | None:
+def s3_object_url(bucket: str, key: str, partition: str = "aws", *, console_base: str | None = None) -> str | None:
     """S3 console page of one object (the archived notification)."""
     if not (_ok_part(bucket) and _ok_part(key)):
         return None
@@ -1045,10 +1094,10 @@ def s3_object_url(
 
 
 def _link(url: str | None, label: str) -> str:
-    """mrkdwn link to a URL this module built (``label`` is already-safe mrkdwn)."""
+    """mrkdwn link to a URL this module built (``label`` is already-safe mrkdwn; ``|`` is replaced)."""
     if not url:
         return label
-    return f"<{escape_mrkdwn(url)}|{label}>"
+    return f"<{escape_mrkdwn(url)}|{label.replace('|', '∣')}>"
 
 
 def _event_region(outcome: Outcome, event_id: str) -> str | None:
@@ -1143,7 +1192,8 @@ def _divider() -> dict[str, Any]:
 def _person_value(outcome: Outcome) -> str:
     who = _esc(_who(outcome), _NAME_BUDGET)
     kind = _str(_principal(outcome, "type"))
-    lines = [who + (f" ({_esc(kind, 40)})" if kind else "")]
+    shown_kind = kind and kind.lower() != _who(outcome).lower()
+    lines = [who + (f" ({_esc(kind, 40)})" if shown_kind else "")]
     if outcome.principal_arn:
         lines.append(_code(outcome.principal_arn, _ARN_BUDGET))
     source_identity = _str(_principal(outcome, "source_identity"))
@@ -1309,9 +1359,10 @@ def _diff_section(outcome: Outcome, budget: int, console_base: str | None) -> st
         if note is None and not tail:
             return None
         return f"*What changed*\n{note or 'No property diff in the notification.'}{tail}"
-    title = f"*What changed* ({len(outcome.changed_properties)} properties)\n"
+    count = len(outcome.changed_properties)
+    title = f"*What changed* ({count} {'property' if count == 1 else 'properties'})\n"
     room = max(budget - len(title) - len(tail) - 8, 200)
-    shown = _fit_lines(lines, room, lambda line: _esc(line, _LINE_BUDGET * 2, code=True), noun="more changes")
+    shown = _fit_lines(lines, room, lambda line: _esc(line, _LINE_BUDGET * 2), noun="more changes")
     return title + "```" + "\n".join(shown) + "```" + tail
 
 
@@ -1319,7 +1370,7 @@ def _request_section(outcome: Outcome, budget: int) -> str | None:
     params = next((e.request_parameters for e in _events(outcome) if e.request_parameters), None)
     if params is None:
         return None
-    text = _esc(_compact_json(params), max(min(budget, 1500) - 40, 100), code=True)
+    text = _esc(_compact_json(params), max(min(budget, 1500) - 40, 100))
     return f"*Request parameters*\n```{text}```"
 
 
@@ -1477,9 +1528,7 @@ def _render_digest(outcomes: Sequence[Outcome], console_base: str | None) -> dic
         blocks.append(_context(f"… and {len(rest)} more: {listing}"))
     counts = {lvl: sum(1 for a, _i, _o in assessed if a == lvl) for lvl in (HIGH, MEDIUM, LOW)}
     summary = ", ".join(f"{n} {lvl}" for lvl, n in counts.items() if n)
-    blocks.append(
-        _context(f"{_SEVERITY_EMOJI[level]} Severity *{level}* ({summary}) · {len(outcomes)} outcomes")
-    )
+    blocks.append(_context(f"{_SEVERITY_EMOJI[level]} Severity *{level}* ({summary}) · {len(outcomes)} outcomes"))
     labels = ", ".join(_resource_label(o) if o.kind != CONSOLE_SIGNIN else _who(o) for o in ordered[:10])
     more = f" and {len(ordered) - 10} more" if len(ordered) > 10 else ""
     places = {(o.account, o.region) for o in outcomes}
@@ -1502,8 +1551,8 @@ def render(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> d
     e.g. for a console proxy; by default links follow each outcome's partition and region.
     """
     base = _check_base(console_base)
-    alerts = [o for o in outcomes if o.kind != SUPPRESSED]
-    unknown = sorted({o.kind for o in alerts} - _RENDERED_KINDS)
+    alerts = [_coerce(o) for o in outcomes if o.kind != SUPPRESSED]
+    unknown = sorted({str(o.kind) for o in alerts if not isinstance(o.kind, str) or o.kind not in _RENDERED_KINDS})
     if unknown:
         raise ValueError(f"cannot render outcome kind(s): {', '.join(map(repr, unknown))}")
     if not alerts:
@@ -1567,9 +1616,7 @@ def _block_problems(index: int, block: Mapping[str, Any]) -> list[str]:
             problems.append(f"{where}: {len(elements)} context elements")
         for number, element in enumerate(elements):
             if not 0 < len(str(element.get("text", ""))) <= LIMITS["context_text"]:
-                problems.append(
-                    f"{where}: context element {number} length {len(str(element.get('text', '')))}"
-                )
+                problems.append(f"{where}: context element {number} length {len(str(element.get('text', '')))}")
     elif kind != "divider":
         problems.append(f"{where}: unexpected block type")
     return problems

@@ -335,6 +335,10 @@ def main(argv: list[str]) -> int:
     except ScenarioError as error:
         print(f"mcd replay: {error}", file=sys.stderr)
         return 2
+    import app  # noqa: F401  (Chalice attaches its log handler to the "mcd" logger on import)
+
+    for handler in logging.getLogger("mcd").handlers:
+        handler.setLevel(logging.INFO if args.verbose else logging.ERROR)
     result = run(scenario)
     if args.out:
         write_outputs(result, Path(args.out))
