@@ -199,6 +199,9 @@ def classify(obj: Any) -> str:
     """Name the container or record shape of a decoded JSON value (one of this module's constants)."""
     if not isinstance(obj, dict):
         return UNKNOWN
+    source = obj.get("eventSource")
+    if isinstance(source, str) and source.endswith(".amazonaws.com") and "detail-type" not in obj:
+        return CLOUDTRAIL_RECORD  # fast path for the common case; containers say "aws:sqs", "aws:s3", ...
     for predicate, shape in _CLASSIFIERS:
         if predicate(obj):
             return shape

@@ -33,8 +33,7 @@ def parse_payload(payload: Any, source: str) -> list[Item]:
     try:
         items = _parse(payload, source, 0)
     except Exception as exc:  # last-resort guard: a parser bug must not lose the whole batch
-        return [Unparseable(source, f"internal parser error ({type(exc).__name__}: {exc}); "
-                                    "please report it with the input")]
+        return [_internal_error(source, exc)]
     return items or [Ignored(source, "the input holds no events")]
 
 
@@ -121,8 +120,12 @@ def _guarded(parse: Callable[[Any, str, int], list[Item]], value: Any, source: s
     try:
         return parse(value, source, depth)
     except Exception as exc:
-        return [Unparseable(source, f"internal parser error ({type(exc).__name__}: {exc}); "
-                                    "please report it with the input")]
+        return [_internal_error(source, exc)]
+
+
+def _internal_error(source: str, exc: Exception) -> Unparseable:
+    return Unparseable(source, f"internal parser error ({type(exc).__name__}: {str(exc)[:200]}); "
+                               "please report it with the input")
 
 
 def _parse_object(obj: dict[str, Any], source: str, depth: int) -> list[Item]:
@@ -234,7 +237,7 @@ def _log_event(event: Any, source: str, group: Any) -> Item:
     try:
         record = env.load_json(message)
     except MalformedInput as exc:
-        return Unparseable(source, f"{where}: {exc} (CloudWatch Logs truncates events over 256 KB)")
+        return Unparseable(source, f"{where}: {exc}")
     if not env.is_cloudtrail_record(record):
         return Ignored(source, f"{where} is JSON but not a CloudTrail record")
     return parse_record(record, source)

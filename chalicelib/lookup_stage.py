@@ -53,10 +53,12 @@ class _Pool:
 
 def lookup(deps: Deps) -> dict[str, int]:
     deadline = deps.deadline()
-    settings = deps.settings()
     queue = deps.queue("lookup_queue")
     counts = {"jobs": 0, "decided": 0, "waiting": 0, "unattributed": 0, "followups": 0}
     messages = _drain(queue)
+    if not messages:
+        return counts
+    settings = deps.settings()
     now = deps.now()
     groups: dict[tuple[str, str], list[tuple[LookupJob, Message]]] = defaultdict(list)
     for message in messages:

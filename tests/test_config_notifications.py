@@ -50,7 +50,8 @@ def test_new_format_string_message():
     assert change.notification_time == datetime(2024, 6, 3, 8, 15, 44, 611000, tzinfo=timezone.utc)
     assert change.state_id == "1717402542118"
     assert change.related_events == ("6f2d7e1a-93c4-4b8e-a1d5-0c9e8f7b6a52",)
-    assert change.relationships == (Relationship("AWS::EC2::VPC", "vpc-0f1e2d3c4b5a69788", None, "Is contained in Vpc"),)
+    assert change.relationships == (
+        Relationship("AWS::EC2::VPC", "vpc-0f1e2d3c4b5a69788", None, "Is contained in Vpc"),)
     [prop] = change.changed_properties
     assert prop.path == "Configuration.IpPermissions.1"
     assert prop.change_type == "CREATE"
@@ -234,7 +235,8 @@ def test_parse_configuration_item_mixed_spelling_and_odd_values():
     }
     diff = {"changeType": "UPDATE", "changedProperties": {"Configuration.CidrBlock": "weird",
                                                           "Tags.0": {"previousValue": None, "changeType": "DELETE"}}}
-    change = parse_configuration_item(ci, source="s", message_type="m", diff=diff, notification_time="2024-01-01T00:00:00Z")
+    change = parse_configuration_item(ci, source="s", message_type="m", diff=diff,
+                                      notification_time="2024-01-01T00:00:00Z")
     assert change.account == "123456789012"
     assert change.state_id is None
     assert change.related_events == ("e-1",)

@@ -9,6 +9,7 @@ import pytest
 from scenario_check import differences
 
 from chalicelib.devtools.replay import run
+from chalicelib.devtools.story import demo_story
 from chalicelib.slack_render import check_limits
 
 OWN = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
@@ -17,7 +18,10 @@ PUBLIC = sorted(PUBLIC_DIR.glob("*.json")) if PUBLIC_DIR.is_dir() else []
 
 
 def _check(path: Path) -> None:
-    scenario = json.loads(path.read_text())
+    _check_scenario(json.loads(path.read_text()))
+
+
+def _check_scenario(scenario: dict) -> None:
     result = run(scenario)
     expect = scenario["expect"]
     assert differences(expect["outcomes"], result.outcomes) == []
@@ -40,3 +44,7 @@ def test_own_scenario(path: Path) -> None:
 @pytest.mark.parametrize("path", PUBLIC, ids=lambda p: p.stem)
 def test_public_scenario(path: Path) -> None:
     _check(path)
+
+
+def test_demo_story() -> None:
+    _check_scenario(demo_story())
