@@ -21,9 +21,9 @@ EXIT_UNREADABLE = 2
 
 
 def main(argv: list[str]) -> int:
-    """``argv`` is what follows ``mcd explain`` (a leading ``explain`` word is tolerated)."""
+    """``argv`` is what follows ``mcd explain``."""
     try:
-        args = _parser().parse_args(_without_command(argv))
+        args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse's --help / usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     status = EXIT_OK
@@ -44,12 +44,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="payload file; '-' reads stdin")
     return parser
-
-
-def _without_command(argv: list[str]) -> list[str]:
-    if argv and argv[0] == "explain" and not Path("explain").exists():
-        return argv[1:]
-    return list(argv)
 
 
 def _read(name: str, err: TextIO) -> bytes | None:
