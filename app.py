@@ -5,15 +5,10 @@ import os
 from chalice import Chalice, Rate
 
 from chalicelib import bootstrap
-from chalicelib.dead_letters import dl_retry as retry_dead_letters
-from chalicelib.delivery import slack_send as send_to_slack
-from chalicelib.direct import direct
-from chalicelib.ingest import config_event_as_sns
-from chalicelib.ingest import dispatch as dispatch_notifications
-from chalicelib.ingest import ingest as ingest_notification
-from chalicelib.lookup_stage import lookup as attribute_changes
 
 app = Chalice(app_name="mcd")
+
+# Each handler imports only the stage it runs: a cold start compiles just what that function needs.
 
 # Decorator arguments are fixed at deploy time; the stage's environment supplies them.
 CONFIG_TOPIC = os.environ.get("MCD_CONFIG_TOPIC", "mcd-config-changes")
@@ -24,46 +19,65 @@ CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Confi
 
 @app.on_sns_message(topic=CONFIG_TOPIC)
 def ingest(event):
+    from chalicelib.ingest import ingest as ingest_notification
+
     return ingest_notification(event.to_dict(), bootstrap.deps())
 
 
 @app.on_cw_event(CONFIG_CHANGE_PATTERN)
 def config_event(event):
+    from chalicelib.ingest import config_event_as_sns
+    from chalicelib.ingest import ingest as ingest_notification
+
     return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def dispatch(event):
+    from chalicelib.ingest import dispatch as dispatch_notifications
+
     return dispatch_notifications(bootstrap.deps())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def lookup(event):
+    from chalicelib.lookup_stage import lookup as attribute_changes
+
     return attribute_changes(bootstrap.deps())
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))
 def dl_retry(event):
+    from chalicelib.dead_letters import dl_retry as retry_dead_letters
+
     return retry_dead_letters(bootstrap.deps())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def slack_send(event):
+    from chalicelib.delivery import slack_send as send_to_slack
+
     return send_to_slack(bootstrap.deps())
 
 
 @app.on_cw_event(SIGNIN_PATTERN)
 def console_signin(event):
+    from chalicelib.direct import direct
+
     return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
 
 
 @app.on_cw_event(API_CALL_PATTERN)
 def api_call(event):
+    from chalicelib.direct import direct
+
     return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
 
 
 @app.lambda_function()
 def cloudwatch_logs(event, context):
+    from chalicelib.direct import direct
+
     return direct(event, bootstrap.deps(), "cloudwatch_logs")
 
 

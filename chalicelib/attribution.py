@@ -62,11 +62,16 @@ def resource_keys(change: ConfigChange) -> tuple[str, ...]:
     keys: list[str] = []
     for value in (change.resource_id, change.resource_name, change.arn, _arn_tail(change.arn)):
         _add(keys, value)
-    config = change.configuration if isinstance(change.configuration, dict) else {}
-    for key in _ID_KEYS:
-        value = config.get(key)
-        if isinstance(value, str) and _looks_like_id(value, change):
-            _add(keys, value)
+    config = change.configuration
+    resource_id = change.resource_id or ""
+    if isinstance(config, dict) and "-" in resource_id:
+        # Ids inside the configuration that name this resource (a NACL whose resourceId differs
+        # from its networkAclId), not the ids of its parents such as vpcId.
+        prefix = resource_id.split("-", 1)[0] + "-"
+        for key in _ID_KEYS:
+            value = config.get(key)
+            if isinstance(value, str) and value.startswith(prefix):
+                _add(keys, value)
     return tuple(keys)
 
 
@@ -206,13 +211,6 @@ def _arn_tail(arn: str | None) -> str | None:
     resource = arn.split(":", 5)[-1]
     tail = resource.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     return tail or None
-
-
-def _looks_like_id(value: str, change: ConfigChange) -> bool:
-    # Only ids that name this resource (e.g. networkAclId when Config's resourceId differs), not
-    # the ids of its parents such as vpcId.
-    prefix = (change.resource_id or "").split("-", 1)[0]
-    return bool(prefix) and "-" in (change.resource_id or "") and value.startswith(prefix + "-")
 
 
 def _add(keys: list[str], value: Any) -> None:

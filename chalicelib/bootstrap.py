@@ -14,16 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.archive import Archive, read_object
 from chalicelib.adapters.aws import ClientFactory
-from chalicelib.adapters.cloudtrail import LookupClient
-from chalicelib.adapters.queues import Queue
-from chalicelib.adapters.secrets import SecretReader
-from chalicelib.adapters.state import StateTable
 from chalicelib.errors import ConfigurationError
-from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.archive import Archive
+    from chalicelib.adapters.cloudtrail import LookupClient
+    from chalicelib.adapters.queues import Queue
+    from chalicelib.adapters.secrets import SecretReader
+    from chalicelib.adapters.state import StateTable
+    from chalicelib.settings import Settings
 
 log = logging.getLogger("mcd.bootstrap")
 
@@ -97,31 +99,45 @@ class Deps:
         return self._cache[key]
 
     def queue(self, name: str) -> Queue:
+        from chalicelib.adapters.queues import Queue
+
         url = getattr(self.env, f"{name}_url")
         return self._memo(f"queue:{name}", lambda: Queue(self.clients.client("sqs"), url))
 
     @property
     def archive(self) -> Archive:
+        from chalicelib.adapters.archive import Archive
+
         return self._memo("archive", lambda: Archive(self.clients.client("s3"), self.env.archive_bucket))
 
     def s3_text(self, bucket: str, key: str) -> str:
+        from chalicelib.adapters.archive import read_object
+
         return read_object(self.clients.client("s3"), bucket, key)
 
     @property
     def state(self) -> StateTable:
+        from chalicelib.adapters.state import StateTable
+
         return self._memo("state", lambda: StateTable(self.clients.client("dynamodb"), self.env.state_table))
 
     @property
     def lookups(self) -> LookupClient:
+        from chalicelib.adapters.cloudtrail import LookupClient
+
         return self._memo("lookups", lambda: LookupClient(
             lambda region: self.clients.client("cloudtrail", region), self.clock, self.sleep))
 
     @property
     def secrets(self) -> SecretReader:
+        from chalicelib.adapters.secrets import SecretReader
+
         return self._memo("secrets", lambda: SecretReader(self.clients.client, self.clock))
 
     def settings(self) -> Settings:
         """The current settings, re-read at most once a minute; the last good copy survives a bad edit."""
+        from chalicelib.settings import Settings
+
         now = self.clock()
         if self._settings and now - self._settings[0] < SETTINGS_TTL_SECONDS:
             return self._settings[1]
@@ -136,6 +152,8 @@ class Deps:
         return loaded
 
     def _read_settings_document(self) -> dict[str, Any]:
+        from chalicelib.adapters.archive import read_object
+
         ref = self.env.settings_ref
         if not ref:
             return json.loads(DEFAULT_SETTINGS_FILE.read_text())

@@ -1,20 +1,34 @@
 """The Slack sender: route alerts, group them, pace them, post them once.
 
 * Routing: settings name destinations (webhooks or bot tokens) and rules by account, kind and
-  severity; with none configured, everything goes to the stage's default webhook secret.
+  severity; the first matching route wins, and an alert no route matches is not sent (logged). An
+  alert routed to several destinations becomes one queued job per destination. With no destinations
+  configured, everything goes to the stage's default webhook secret; with no default secret either,
+  alerts are kept in S3 (``dead-letter/slack/...``) rather than dropped.
 * Grouping: alerts of one principal received together become one message; a principal who keeps
   changing things within ``burst_window_seconds`` of a post gets one digest when the window ends.
-* Pacing: at most one post per second per destination; HTTP 429 leaves the alerts on the queue
-  for Retry-After seconds; 5xx and timeouts back off; permanent refusals are dead-lettered.
-* Once: a marker per destination and alert, written after the post, keeps redeliveries silent.
+  With a bot token, later alerts of the burst instead update the first message (``chat.update``)
+  with a digest of the whole burst so far and a counter; if that message cannot be updated any more,
+  they are posted as a new one.
+* Pacing: at most one call per second per destination. HTTP 429 leaves the alerts on the queue for
+  Retry-After seconds (not counted as a failed attempt) and stops calls to that destination for the
+  rest of the run; 5xx, timeouts and unreadable secrets back off (30 s doubling to 15 min, at most
+  ``MAX_ATTEMPTS`` tries, then dead-lettered) and also pause that destination for the run. Permanent
+  refusals are dead-lettered to S3 with an error log line; a refusal of the destination itself
+  (revoked webhook, bad token, unknown channel) dead-letters its other alerts of the run without
+  further calls. When the stage's time budget is spent, the rest goes back on the queue.
+* Once: a marker per destination and alert, written after the post, keeps redeliveries silent, and
+  copies of one alert received in the same run are posted once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from chalicelib.adapters import slack as slack_api
@@ -29,7 +43,13 @@ log = logging.getLogger("mcd.slack")
 
 MAX_ATTEMPTS = 8
 MIN_POST_INTERVAL = 1.0
+MAX_COLLECT = 500
+VISIBILITY_SECONDS = 120
+BACKOFF_FIRST_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 900.0
+BURST_STORE_CHARS = 150_000  # outcomes kept with a bot message's burst record (a DynamoDB item is <= 400 KB)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+DEFAULT_DESTINATION = "default"
 
 
 @dataclass
@@ -40,9 +60,22 @@ class _Entry:
     message: Message
 
 
+@dataclass
+class _Run:
+    deps: Deps
+    settings: Settings
+    deadline: float
+    counts: dict[str, int] = field(default_factory=lambda: {
+        "posted": 0, "messages": 0, "updates": 0, "held": 0, "retried": 0, "deferred": 0, "dead_lettered": 0,
+        "duplicates": 0})
+    blocked: dict[str, float] = field(default_factory=dict)  # destination -> clock until which it is not called
+    refused: dict[str, str] = field(default_factory=dict)  # destination -> why it refuses every message
+    last_call: dict[str, float] = field(default_factory=dict)
+
+
 def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) -> list[Destination]:
     if not settings.destinations:
-        return [Destination("default", "webhook", default_secret)] if default_secret else []
+        return [Destination(DEFAULT_DESTINATION, "webhook", default_secret)] if default_secret else []
     if not settings.routes:
         return list(settings.destinations)
     from chalicelib.slack_render import severity
@@ -55,7 +88,7 @@ def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) 
             continue
         if route.min_severity and SEVERITY_RANK[severity(outcome)] < SEVERITY_RANK[route.min_severity]:
             continue
-        return [by_name[name] for name in route.destinations]
+        return [by_name[name] for name in dict.fromkeys(route.destinations)]
     return []
 
 
@@ -66,142 +99,280 @@ def group_key(outcome: Outcome) -> str:
 
 
 def slack_send(deps: Deps) -> dict[str, int]:
-    settings = deps.settings()
-    queue = deps.queue("slack_queue")
-    counts = {"posted": 0, "messages": 0, "held": 0, "retried": 0, "dead_lettered": 0, "duplicates": 0}
-    entries = _collect(deps, settings, queue, counts)
+    run = _Run(deps, deps.settings(), deps.deadline())
     groups: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-    for entry in entries:
+    for entry in _collect(run):
         groups[(entry.destination, group_key(entry.outcome))].append(entry)
-    blocked: dict[str, float] = {}
-    last_post: dict[str, float] = {}
-    window = settings.burst_window_seconds
-    for (dest_name, key), members in sorted(groups.items(), key=lambda g: min(e.outcome.at for e in g[1])):
-        destination = _find_destination(dest_name, settings, deps.env.slack_secret)
-        if dest_name in blocked:
-            _requeue(deps, members, blocked[dest_name], retry=False)
-            counts["retried"] += len(members)
-            continue
-        held_until = _burst_hold(deps, dest_name, key, window)
-        if held_until is not None:
-            _requeue(deps, members, held_until - deps.clock(), retry=False)
-            counts["held"] += len(members)
-            continue
-        _pace(deps, last_post, dest_name)
-        result = _post(deps, destination, [e.outcome for e in members])
-        last_post[dest_name] = deps.clock()
-        if result.status == "ok":
-            _mark_posted(deps, dest_name, key, members, result)
-            counts["posted"] += len(members)
-            counts["messages"] += 1
-        elif result.status == "retry":
-            if result.retry_after is not None:
-                blocked[dest_name] = result.retry_after
-            _retry(deps, members, result, counts)
-        else:
-            _dead_letter(deps, members, result.detail, counts)
-    return counts
+    for (dest_name, key), members in sorted(groups.items(), key=lambda g: min(str(e.outcome.at) for e in g[1])):
+        _send_group(run, dest_name, key, members)
+    return run.counts
 
 
-def _collect(deps: Deps, settings: Settings, queue, counts: dict[str, int]) -> list[_Entry]:
+# --------------------------------------------------------------------------------------------
+# Collecting jobs
+
+
+def _collect(run: _Run) -> list[_Entry]:
+    queue = run.deps.queue("slack_queue")
     entries: list[_Entry] = []
-    while len(entries) < 500:
-        batch = queue.receive(10, visibility_timeout=120)
+    seen: set[tuple[str, str]] = set()
+    while len(entries) < MAX_COLLECT:
+        batch = queue.receive(10, visibility_timeout=VISIBILITY_SECONDS)
         if not batch:
             break
+        finished = []
         for message in batch:
-            entry_list = _entries_for(deps, settings, message, counts)
-            if entry_list is None:
-                queue.delete([message])
+            entry = _entry_for(run, message, seen)
+            if entry is None:
+                finished.append(message)
             else:
-                entries.extend(entry_list)
+                seen.add((entry.destination, entry.outcome.outcome_id))
+                entries.append(entry)
+        queue.delete(finished)
     return entries
 
 
-def _entries_for(deps: Deps, settings: Settings, message: Message, counts: dict[str, int]) -> list[_Entry] | None:
-    """The message's entry, or ``None`` when it needs no posting (done before, fanned out, unreadable)."""
+def _entry_for(run: _Run, message: Message, seen: set[tuple[str, str]]) -> _Entry | None:
+    """The message's entry, or ``None`` when it needs no posting (done before, fanned out, unusable)."""
+    deps, settings = run.deps, run.settings
     try:
         body = message.json()
         outcome = Outcome.from_json(body["outcome"])
-    except (ValueError, KeyError, TypeError) as error:
-        _store_dead(deps, message.body, f"unreadable Slack job: {type(error).__name__}")
-        counts["dead_lettered"] += 1
+        dest = body.get("destination")
+        attempt = int(body.get("attempt") or 0)
+        if dest is not None and not isinstance(dest, str):
+            raise TypeError("destination is not a string")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        _keep_unusable(run, message, f"unreadable Slack job: {type(error).__name__}")
         return None
-    dest = body.get("destination")
+    if not outcome.is_alert:
+        _keep_unusable(run, message, f"not an alert: kind {str(outcome.kind)[:40]!r}")
+        return None
     if dest is None:
         targets = destinations_for(outcome, settings, deps.env.slack_secret)
         if not targets:
-            log_json(log, logging.WARNING, "alert_not_routed", outcome_id=outcome.outcome_id, kind=outcome.kind)
+            if not settings.destinations:
+                _keep_unusable(run, message, "no Slack destination: settings name none and MCD_SLACK_SECRET is unset")
+            else:
+                log_json(log, logging.WARNING, "alert_not_routed", outcome_id=outcome.outcome_id, kind=outcome.kind)
             return None
         if len(targets) > 1:
             deps.queue("slack_queue").send_many([{**body, "destination": t.name} for t in targets])
+            log_json(log, logging.INFO, "slack_fanned_out", outcome_id=outcome.outcome_id,
+                     destinations=[t.name for t in targets])
             return None
         dest = targets[0].name
-    if deps.state.get(f"post#{dest}#{outcome.outcome_id}", "posted") is not None:
-        counts["duplicates"] += 1
+    if (dest, outcome.outcome_id) in seen or deps.state.get(f"post#{dest}#{outcome.outcome_id}", "posted"):
+        run.counts["duplicates"] += 1
         return None
-    return [_Entry(outcome, dest, int(body.get("attempt") or 0), message)]
+    return _Entry(outcome, dest, attempt, message)
 
 
-def _find_destination(name: str, settings: Settings, default_secret: str) -> Destination:
+def _find_destination(name: str, settings: Settings, default_secret: str) -> Destination | None:
     for dest in settings.destinations:
         if dest.name == name:
             return dest
-    return Destination("default", "webhook", default_secret)
+    if name == DEFAULT_DESTINATION and default_secret:
+        return Destination(DEFAULT_DESTINATION, "webhook", default_secret)
+    return None
 
 
-def _burst_hold(deps: Deps, dest: str, key: str, window: int) -> float | None:
+# --------------------------------------------------------------------------------------------
+# Sending one group (one destination, one principal)
+
+
+def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> None:
+    deps = run.deps
+    destination = _find_destination(dest_name, run.settings, deps.env.slack_secret)
+    if destination is None:
+        _dead_letter(run, members, f"destination {dest_name!r} is not configured any more")
+        return
+    if dest_name in run.refused:
+        _dead_letter(run, members, run.refused[dest_name])
+        return
+    if dest_name in run.blocked:
+        _requeue(deps, members, run.blocked[dest_name] - deps.clock(), retry=False)
+        run.counts["retried"] += len(members)
+        return
+    if deps.clock() >= run.deadline:
+        _requeue(deps, members, 0, retry=False)
+        run.counts["deferred"] += len(members)
+        return
+    window = run.settings.burst_window_seconds
+    burst = _current_burst(deps, dest_name, key, window)
+    if burst is not None:
+        if destination.type == "bot" and burst.get("ts") and burst.get("channel"):
+            if _update_burst_message(run, destination, key, members, burst):
+                return
+        else:
+            until = float(burst["at"]) + window
+            _requeue(deps, members, until - deps.clock(), retry=False)
+            log_json(log, logging.INFO, "slack_held", destination=dest_name, alerts=len(members),
+                     until=_iso(until))
+            run.counts["held"] += len(members)
+            return
+    payload = _payload(run, members, [e.outcome for e in members])
+    if payload is None:
+        return
+    result = _call(run, destination, payload)
+    if result.status == "ok":
+        _posted(run, destination, key, members, result)
+    else:
+        _failed(run, destination, members, result)
+
+
+def _current_burst(deps: Deps, dest: str, key: str, window: int) -> dict[str, str] | None:
+    """The burst record of the last post to ``dest`` for ``key``, while its window is open."""
     if window <= 0:
         return None
     found = deps.state.get(f"burst#{dest}#{key}", "last")
     if not found:
         return None
-    last = float(found.get("at", "0"))
-    until = last + window
-    return until if deps.clock() < until else None
+    try:
+        last = float(found.get("at", ""))
+    except ValueError:
+        return None
+    return found if deps.clock() < last + window else None
 
 
-def _pace(deps: Deps, last_post: dict[str, float], dest: str) -> None:
-    last = last_post.get(dest)
-    if last is not None:
-        wait = MIN_POST_INTERVAL - (deps.clock() - last)
-        if wait > 0:
-            deps.sleep(wait)
+def _update_burst_message(run: _Run, destination: Destination, key: str, members: list[_Entry],
+                          burst: dict[str, str]) -> bool:
+    """Update the burst's bot message with all its alerts; ``False`` when it cannot be updated any more."""
+    deps = run.deps
+    new_ids = {e.outcome.outcome_id for e in members}
+    earlier = [o for o in _stored_outcomes(burst.get("outcomes")) if o.outcome_id not in new_ids]
+    combined = earlier + [e.outcome for e in members]
+    try:
+        total = int(burst.get("count") or 0) + len(members)
+    except ValueError:
+        total = len(combined)
+    total = max(total, len(combined))
+    payload = _payload(run, members, combined)
+    if payload is None:
+        return True
+    payload = _with_counter(payload, total, deps.clock())
+    result = _call(run, destination, payload, update=(burst["channel"], burst["ts"]))
+    if result.status == "permanent" and result.code in slack_api.UPDATE_GONE_ERRORS:
+        log_json(log, logging.INFO, "slack_update_impossible", destination=destination.name, detail=result.detail)
+        return False
+    if result.status != "ok":
+        _failed(run, destination, members, result)
+        return True
+    now = deps.clock()
+    _mark(deps, destination.name, members, now, burst["ts"])
+    previous = burst.get("updates") or "0"
+    updates = int(previous) + 1 if previous.isdigit() else 1
+    deps.state.put(f"burst#{destination.name}#{key}", "last", now, ttl_days=1, at=burst["at"], ts=burst["ts"],
+                   channel=burst["channel"], outcomes=_stored(combined), count=str(total), updates=str(updates))
+    deps.queue("slack_queue").delete([e.message for e in members])
+    log_json(log, logging.INFO, "slack_updated", destination=destination.name, alerts=len(members),
+             burst_alerts=total, outcome_ids=[e.outcome.outcome_id for e in members])
+    run.counts["posted"] += len(members)
+    run.counts["updates"] += 1
+    return True
 
 
-def _post(deps: Deps, destination: Destination, outcomes: list[Outcome]) -> slack_api.Delivery:
+def _payload(run: _Run, members: list[_Entry], outcomes: list[Outcome]) -> dict[str, Any] | None:
+    """The rendered message, or ``None`` after dead-lettering ``members`` when it cannot be rendered."""
     from chalicelib.slack_render import render
 
-    payload = render(sorted(outcomes, key=lambda o: o.at))
+    try:
+        return render(sorted(outcomes, key=lambda o: str(o.at)))
+    except Exception as error:  # one bad alert must not stop the others
+        _dead_letter(run, members, f"cannot render the alert: {type(error).__name__}: {str(error)[:200]}")
+        return None
+
+
+def _with_counter(payload: dict[str, Any], total: int, now: float) -> dict[str, Any]:
+    from chalicelib.slack_render import check_limits
+
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+        f":repeat: Updated with later alerts: *{total}* in this burst so far "
+        f"(last update {_iso(now)[11:19]} UTC)")}]}
+    counted = {**payload, "blocks": [*payload.get("blocks", []), note]}
+    return counted if not check_limits(counted) else payload
+
+
+def _call(run: _Run, destination: Destination, payload: dict[str, Any],
+          update: tuple[str, str] | None = None) -> slack_api.Delivery:
+    """One paced call to Slack (a post, or an update of ``(channel, ts)``)."""
+    deps = run.deps
     try:
         secret = deps.secrets.read(destination.secret)
     except Exception as error:
-        return slack_api.Delivery("retry", f"cannot read secret for {destination.name}: {type(error).__name__}")
-    if destination.type == "bot":
-        return slack_api.post_bot(secret, destination.channel or "", payload)
-    return slack_api.post_webhook(secret, payload)
+        return slack_api.Delivery("retry", f"cannot read the secret of {destination.name}: {type(error).__name__}")
+    _pace(run, destination.name)
+    try:
+        if destination.type == "bot":
+            channel, ts = update if update else (destination.channel or "", None)
+            return slack_api.post_bot(secret, channel, payload, update_ts=ts)
+        return slack_api.post_webhook(secret, payload)
+    finally:
+        run.last_call[destination.name] = deps.clock()
 
 
-def _mark_posted(deps: Deps, dest: str, key: str, members: list[_Entry], result: slack_api.Delivery) -> None:
+def _pace(run: _Run, dest: str) -> None:
+    last = run.last_call.get(dest)
+    if last is not None:
+        wait = MIN_POST_INTERVAL - (run.deps.clock() - last)
+        if wait > 0:
+            run.deps.sleep(wait)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry],
+            result: slack_api.Delivery) -> None:
+    deps = run.deps
     now = deps.clock()
-    for entry in members:
-        deps.state.put(f"post#{dest}#{entry.outcome.outcome_id}", "posted", now, ts=result.ts or "")
-    deps.state.put(f"burst#{dest}#{key}", "last", now, ttl_days=1, at=f"{now:.3f}")
+    _mark(deps, destination.name, members, now, result.ts or "")
+    record = {"at": f"{now:.3f}", "count": str(len(members))}
+    if destination.type == "bot" and result.ts:
+        record.update(ts=result.ts, channel=result.channel or destination.channel or "",
+                      outcomes=_stored([e.outcome for e in members]), updates="0")
+    deps.state.put(f"burst#{destination.name}#{key}", "last", now, ttl_days=1, **record)
     deps.queue("slack_queue").delete([e.message for e in members])
-    log_json(log, logging.INFO, "slack_posted", destination=dest, alerts=len(members),
+    log_json(log, logging.INFO, "slack_posted", destination=destination.name, alerts=len(members),
              outcome_ids=[e.outcome.outcome_id for e in members])
+    run.counts["posted"] += len(members)
+    run.counts["messages"] += 1
 
 
-def _retry(deps: Deps, members: list[_Entry], result: slack_api.Delivery, counts: dict[str, int]) -> None:
-    attempt = max(e.attempt for e in members) + 1
-    if attempt >= MAX_ATTEMPTS:
-        _dead_letter(deps, members, f"gave up after {attempt} attempts: {result.detail}", counts)
+def _mark(deps: Deps, dest: str, members: list[_Entry], now: float, ts: str) -> None:
+    for entry in members:
+        deps.state.put(f"post#{dest}#{entry.outcome.outcome_id}", "posted", now, ts=ts)
+
+
+def _failed(run: _Run, destination: Destination, members: list[_Entry], result: slack_api.Delivery) -> None:
+    if result.status == "retry":
+        _retry(run, destination.name, members, result)
         return
-    delay = result.retry_after if result.retry_after is not None else min(900.0, 30.0 * 2 ** (attempt - 1))
-    log_json(log, logging.WARNING, "slack_retry", destination=members[0].destination, detail=result.detail,
-             delay_seconds=delay, attempt=attempt)
-    _requeue(deps, members, delay, retry=True)
-    counts["retried"] += len(members)
+    if result.whole_destination:
+        run.refused[destination.name] = f"{destination.name} refuses every message: {result.detail}"
+    _dead_letter(run, members, result.detail or "refused by Slack")
+
+
+def _retry(run: _Run, dest: str, members: list[_Entry], result: slack_api.Delivery) -> None:
+    deps = run.deps
+    if result.retry_after is not None:  # rate limited: wait as told; not a failed attempt
+        delay = result.retry_after
+        log_json(log, logging.WARNING, "slack_rate_limited", destination=dest, retry_after_seconds=delay,
+                 alerts=len(members))
+        _requeue(deps, members, delay, retry=False)
+        run.counts["retried"] += len(members)
+    else:
+        attempt = max(e.attempt for e in members) + 1
+        delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (attempt - 1))
+        if attempt >= MAX_ATTEMPTS:
+            _dead_letter(run, members, f"gave up after {attempt} attempts: {result.detail}")
+        else:
+            log_json(log, logging.WARNING, "slack_retry", destination=dest, detail=result.detail,
+                     delay_seconds=delay, attempt=attempt, alerts=len(members))
+            _requeue(deps, members, delay, retry=True)
+            run.counts["retried"] += len(members)
+    run.blocked[dest] = deps.clock() + delay
 
 
 def _requeue(deps: Deps, members: list[_Entry], delay: float, *, retry: bool) -> None:
@@ -212,15 +383,57 @@ def _requeue(deps: Deps, members: list[_Entry], delay: float, *, retry: bool) ->
     queue.delete([e.message for e in members])
 
 
-def _dead_letter(deps: Deps, members: list[_Entry], reason: str, counts: dict[str, int]) -> None:
+def _dead_letter(run: _Run, members: list[_Entry], reason: str) -> None:
+    keys = [
+        _store_dead(run.deps, json.dumps({"outcome": e.outcome.to_json(), "destination": e.destination,
+                                          "attempt": e.attempt}), reason, f"{e.destination}-{e.outcome.outcome_id}")
+        for e in members
+    ]
     log_json(log, logging.ERROR, "slack_dead_lettered", destination=members[0].destination, reason=reason,
-             outcome_ids=[e.outcome.outcome_id for e in members])
-    for entry in members:
-        _store_dead(deps, json.dumps({"outcome": entry.outcome.to_json(), "destination": entry.destination}), reason)
-    deps.queue("slack_queue").delete([e.message for e in members])
-    counts["dead_lettered"] += len(members)
+             outcome_ids=[e.outcome.outcome_id for e in members], keys=keys)
+    run.deps.queue("slack_queue").delete([e.message for e in members])
+    run.counts["dead_lettered"] += len(members)
 
 
-def _store_dead(deps: Deps, body: Any, reason: str) -> None:
-    key = dead_letter_key("slack", deps.now(), f"{deps.clock():.6f}")
-    deps.archive.put(key, json.dumps({"reason": reason, "body": body}))
+def _keep_unusable(run: _Run, message: Message, reason: str) -> None:
+    key = _store_dead(run.deps, message.body, reason, message.message_id or "job")
+    log_json(log, logging.ERROR, "slack_dead_lettered", reason=reason, message_id=message.message_id, keys=[key])
+    run.counts["dead_lettered"] += 1
+
+
+def _store_dead(deps: Deps, body: str, reason: str, name: str) -> str:
+    """Keep a job for a person in ``dead-letter/slack/<y>/<m>/<d>/<name>-<time>.json``; returns the key."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:150]
+    key = dead_letter_key("slack", deps.now(), f"{safe}-{deps.clock():.6f}")
+    deps.archive.put(key, json.dumps({"reason": reason, "queue": "slack_queue", "body": body}))
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# Burst records
+
+
+def _stored(outcomes: list[Outcome]) -> str:
+    """The newest outcomes as a JSON list of at most ``BURST_STORE_CHARS`` (ASCII) characters."""
+    kept: list[str] = []
+    size = 2
+    for outcome in reversed(outcomes):
+        text = json.dumps(outcome.to_json(), default=str)
+        if size + len(text) + 1 > BURST_STORE_CHARS:
+            break
+        kept.append(text)
+        size += len(text) + 1
+    return "[" + ",".join(reversed(kept)) + "]"
+
+
+def _stored_outcomes(text: str | None) -> list[Outcome]:
+    if not text:
+        return []
+    try:
+        return [Outcome.from_json(item) for item in json.loads(text)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

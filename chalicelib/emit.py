@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from chalicelib.bootstrap import Deps
 from chalicelib.logs import log_json, log_outcome
@@ -29,6 +31,27 @@ def emit(deps: Deps, outcome: Outcome, *, revision: int = 0) -> bool:
     data["revision"] = revision
     log_outcome(data)
     if outcome.is_alert:
-        deps.queue("slack_queue").send({"outcome": data})
+        deps.queue("slack_queue").send(json.dumps({"outcome": _fit(data)}, default=str))
     deps.state.put(f"out#{outcome.outcome_id}", sk, deps.clock(), kind=outcome.kind)
     return True
+
+
+SQS_BUDGET = 200_000
+
+
+def _fit(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep an alert under SQS's 256 KB: large request parameters and diff values give way first."""
+    if len(json.dumps(data, default=str)) <= SQS_BUDGET:
+        return data
+    events = [{**e, "request_parameters": {"omitted": "too large; see CloudTrail"}} for e in data.get("events", [])]
+    slim = {**data, "events": events}
+    if len(json.dumps(slim, default=str)) <= SQS_BUDGET:
+        return slim
+    props = [{**p, "previous": _short(p.get("previous")), "updated": _short(p.get("updated"))}
+             for p in data.get("changed_properties", [])[:200]]
+    return {**slim, "changed_properties": props}
+
+
+def _short(value: Any) -> Any:
+    text = json.dumps(value, default=str)
+    return value if len(text) <= 500 else text[:500] + "…"

@@ -50,6 +50,8 @@ _CI_MARKERS = ("configurationItemCaptureTime", "configurationItemStatus", "confi
 _TRAIL_KEYS = frozenset({"eventVersion", "eventTime", "eventSource", "eventName", "userIdentity", "eventID",
                          "awsRegion", "recipientAccountId", "eventType", "requestParameters"})
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_INFLATED_BYTES = 64 * 2**20
+"""Guard against decompression bombs: real payloads are at most a few MB once inflated."""
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -142,22 +144,27 @@ def decompress(raw: bytes) -> bytes:
 
 
 def _inflate(raw: bytes, wbits: int) -> bytes:
-    parts = []
+    parts: list[bytes] = []
+    budget = MAX_INFLATED_BYTES
     while True:
         inflater = zlib.decompressobj(wbits)
-        parts.append(inflater.decompress(raw))
+        parts.append(inflater.decompress(raw, budget))
+        if inflater.unconsumed_tail:
+            raise MalformedInput(f"compressed data inflates beyond {MAX_INFLATED_BYTES // 2**20} MiB")
         if not inflater.eof:
             raise zlib.error("incomplete or truncated stream")
+        budget -= len(parts[-1])
         raw = inflater.unused_data
-        if not raw.startswith(_GZIP_MAGIC):
+        if not raw.startswith(_GZIP_MAGIC) or budget <= 0:
             return b"".join(parts)
 
 
 def maybe_decompress(raw: bytes) -> bytes:
     """Inflate ``raw`` when it starts like gzip or zlib; otherwise return it unchanged.
 
-    Gzip that fails to inflate raises ``MalformedInput``; a zlib-looking header that fails is
-    assumed to be plain text that happens to start like one (``x^`` does).
+    Gzip that fails to inflate, or anything inflating beyond ``MAX_INFLATED_BYTES``, raises
+    ``MalformedInput``; a zlib-looking header that fails is assumed to be plain text that happens
+    to start like one (``x^`` does).
     """
     if raw[:2] == _GZIP_MAGIC:
         return decompress(raw)

@@ -11,7 +11,6 @@ After an alert, two follow-up lookups add calls on the same resource that became
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import replace
@@ -239,14 +238,11 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
 
 
 def event_summary(event: TrailEvent) -> EventSummary:
-    params = event.raw.get("requestParameters")
-    if params is not None and len(json.dumps(params, default=str)) > 4000:
-        params = {"truncated": True}
     return EventSummary(
         event_id=event.event_id, event_name=event.event_name, event_time=iso(event.event_time),
         event_source=event.event_source, region=event.region, source_ip=event.source_ip,
         user_agent=event.user_agent, error_code=event.error_code, error_message=event.error_message,
-        request_parameters=params,
+        request_parameters=event.raw.get("requestParameters"),
     )
 
 

@@ -55,7 +55,7 @@ class Settings:
     trusted_principals: tuple[str, ...] = ()
     trust_aws_services: bool = True
     ignored_resource_types: frozenset[str] = frozenset(t.lower() for t in DEFAULT_IGNORED_RESOURCE_TYPES)
-    lookback_minutes: int = 15
+    lookback_minutes: int = 20
     give_up_minutes: int = 85
     burst_window_seconds: int = 300
     destinations: tuple[Destination, ...] = ()
@@ -81,7 +81,7 @@ class Settings:
             trusted_principals=trusted,
             trust_aws_services=_bool(data, "trust_aws_services", True),
             ignored_resource_types=frozenset(t.lower() for t in _as_strings(ignored, "ignored_resource_types")),
-            lookback_minutes=_int(data, "lookback_minutes", 15, 1, 24 * 60),
+            lookback_minutes=_int(data, "lookback_minutes", 20, 1, 24 * 60),
             give_up_minutes=_int(data, "give_up_minutes", 85, 5, 90),
             burst_window_seconds=_int(data, "burst_window_seconds", 300, 0, 3600),
             destinations=destinations,

@@ -62,10 +62,10 @@ def iso(value: datetime | None) -> str | None:
     """ISO-8601 UTC with ``Z``; milliseconds only when present."""
     if value is None:
         return None
-    value = value.astimezone(timezone.utc)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.utcoffset():
+        value = value.astimezone(timezone.utc)
+    text = value.isoformat()  # 2024-03-12T14:02:11[.123456]+00:00
+    return (text[:23] if value.microsecond else text[:19]) + "Z"
 
 
 def utcnow() -> datetime:

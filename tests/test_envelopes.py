@@ -74,6 +74,15 @@ def test_decode_awslogs_rejects_non_string():
         env.decode_awslogs(None)  # type: ignore[arg-type]
 
 
+def test_decompression_bombs_are_refused(monkeypatch):
+    monkeypatch.setattr(env, "MAX_INFLATED_BYTES", 1000)
+    with pytest.raises(MalformedInput, match="inflates beyond"):
+        env.decompress(gzip.compress(b"0" * 5000))
+    with pytest.raises(MalformedInput, match="inflates beyond"):
+        env.maybe_decompress(zlib.compress(b"0" * 5000))
+    assert env.decompress(gzip.compress(b"0" * 1000)) == b"0" * 1000
+
+
 def test_decode_kinesis_data_inflates_only_when_compressed():
     assert env.decode_kinesis_data(b64(gzip.compress(b"{}", mtime=0))) == b"{}"
     assert env.decode_kinesis_data(b64(b'{"plain": true}')) == b'{"plain": true}'

@@ -1,24 +1,55 @@
-"""Post to Slack through the official ``slack_sdk``: incoming webhooks or ``chat.postMessage``.
+"""Post to Slack through the official ``slack_sdk``: incoming webhooks, ``chat.postMessage``, ``chat.update``.
 
-Every call has a timeout. Results are classified, never raised: ``ok``, ``retry`` (429 with its
-Retry-After, 5xx, timeouts, connection errors) or ``permanent`` (revoked webhook, bad token, unknown
-channel). Messages never include the URL or token.
+Every call has a timeout (``TIMEOUT_SECONDS``) and is tried once: the SDK's own retry handlers are
+off, because the sender retries through its queue (with backoff, pacing and a once-only marker).
+Results are classified, never raised: ``ok``, ``retry`` (429 with its Retry-After, 5xx, timeouts,
+connection errors) or ``permanent`` (revoked webhook, bad token, unknown channel, a payload Slack
+refuses). ``Delivery.whole_destination`` marks a permanent refusal of the destination itself, which
+every other message to it would get too. Details never include the URL or token, and the SDK's
+logging is switched off (at DEBUG it logs the webhook URL and the ``Authorization`` header).
+
+The Web API is ``https://slack.com/api/`` unless the environment variable ``MCD_SLACK_API_URL``
+names another base URL (the local Slack stand-in in tests and the replay). It must be ``https://``;
+plain ``http://`` is accepted only for 127.0.0.1 / localhost. A webhook URL must be ``https://`` too,
+with the same exception.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib.adapters.secrets import Secret
 
-TIMEOUT_SECONDS = 5
-PERMANENT_WEBHOOK_BODIES = ("no_service", "no_team", "team_disabled", "invalid_token", "channel_not_found",
-                            "channel_is_archived", "action_prohibited", "no_active_hooks",
-                            "posting_to_general_channel_denied")
-PERMANENT_API_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-                        "channel_not_found", "is_archived", "not_in_channel", "missing_scope", "invalid_token",
-                        "restricted_action", "no_permission", "invalid_blocks", "invalid_arguments", "msg_too_long")
+TIMEOUT_SECONDS: float = 5
+DEFAULT_API_URL = "https://slack.com/api/"
+API_URL_VARIABLE = "MCD_SLACK_API_URL"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+# Webhook answers that refuse the destination itself (every message would get the same).
+DESTINATION_WEBHOOK_BODIES = ("no_service", "no_team", "team_disabled", "invalid_token", "channel_not_found",
+                              "channel_is_archived", "action_prohibited", "no_active_hooks",
+                              "posting_to_general_channel_denied")
+PERMANENT_WEBHOOK_BODIES = (*DESTINATION_WEBHOOK_BODIES, "invalid_payload", "invalid_blocks",
+                            "invalid_blocks_format", "too_many_attachments", "no_text")
+# Web API error codes that refuse the token or channel (every message would get the same).
+DESTINATION_API_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                          "channel_not_found", "is_archived", "not_in_channel", "missing_scope", "invalid_token",
+                          "restricted_action", "no_permission", "team_access_not_granted", "ekm_access_denied")
+# Web API error codes that refuse this one message.
+MESSAGE_API_ERRORS = ("invalid_blocks", "invalid_blocks_format", "invalid_arguments", "msg_too_long", "no_text",
+                      "too_many_attachments", "invalid_attachments", "message_not_found", "cant_update_message",
+                      "edit_window_closed", "invalid_ts", "msg_blocks_too_long")
+PERMANENT_API_ERRORS = (*DESTINATION_API_ERRORS, *MESSAGE_API_ERRORS)
+# chat.update refusals after which a new message is the way to go.
+UPDATE_GONE_ERRORS = ("message_not_found", "cant_update_message", "edit_window_closed")
+
+# A logger outside the logging tree, disabled: what the SDK logs reaches no handler.
+_SDK_LOG = logging.Logger("mcd.slack.sdk", level=logging.CRITICAL + 1)
+_SDK_LOG.disabled = True
 
 
 @dataclass(frozen=True)
@@ -28,38 +59,88 @@ class Delivery:
     retry_after: float | None = None
     ts: str | None = None
     channel: str | None = None
+    code: str | None = None  # Slack's error code or the HTTP status, when Slack gave one
+    whole_destination: bool = False  # a permanent refusal of the webhook/token/channel, not of this message
+
+
+class SlackConfigurationError(ValueError):
+    """A URL that must not be used (the message never names a secret)."""
+
+
+def api_base_url() -> str:
+    """The Web API base URL: ``MCD_SLACK_API_URL`` when set (validated), else Slack's, ending in ``/``."""
+    raw = os.environ.get(API_URL_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_API_URL
+    if not _usable_url(raw):
+        raise SlackConfigurationError(
+            f"{API_URL_VARIABLE} must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def _usable_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.hostname or parts.username or parts.password or parts.fragment:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOCAL_HOSTS)
 
 
 def post_webhook(url: Secret, payload: dict[str, Any]) -> Delivery:
     from slack_sdk.webhook import WebhookClient
 
+    if not _usable_url(url.reveal()):
+        return Delivery("permanent", "the webhook secret does not hold an https:// URL", code="bad_url",
+                        whole_destination=True)
+    client = WebhookClient(url.reveal(), timeout=TIMEOUT_SECONDS, logger=_SDK_LOG, retry_handlers=[])
     try:
-        response = WebhookClient(url.reveal(), timeout=TIMEOUT_SECONDS).send_dict(payload)
+        response = client.send_dict(payload)
     except Exception as error:  # timeouts, refused connections, TLS: all worth another try
         return Delivery("retry", f"webhook request failed: {type(error).__name__}")
     return _classify_webhook(response.status_code, response.body or "", response.headers or {})
 
 
-def post_bot(token: Secret, channel: str, payload: dict[str, Any], update_ts: str | None = None) -> Delivery:
+def post_bot(token: Secret, channel: str, payload: dict[str, Any], update_ts: str | None = None,
+             base_url: str | None = None) -> Delivery:
+    """``chat.postMessage`` to ``channel``, or ``chat.update`` of the message ``update_ts`` there.
+
+    ``base_url`` defaults to ``api_base_url()``. For an update, ``channel`` must be the channel id
+    Slack returned with the original message.
+    """
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    client = WebClient(token=token.reveal(), timeout=TIMEOUT_SECONDS)
+    method = "chat.update" if update_ts else "chat.postMessage"
+    try:
+        base = base_url or api_base_url()
+    except SlackConfigurationError as error:
+        return Delivery("retry", str(error), code="bad_api_url")
+    client = WebClient(token=token.reveal(), base_url=base, timeout=TIMEOUT_SECONDS, logger=_SDK_LOG,
+                       retry_handlers=[])
     try:
         if update_ts:
-            response = client.chat_update(channel=channel, ts=update_ts, **payload)
+            body = {k: v for k, v in payload.items() if k not in ("unfurl_links", "unfurl_media")}
+            response = client.chat_update(channel=channel, ts=update_ts, **body)
         else:
             response = client.chat_postMessage(channel=channel, **payload)
     except SlackApiError as error:
         resp = error.response
-        code = (resp.data or {}).get("error", "") if isinstance(resp.data, dict) else ""
+        data = resp.data if isinstance(resp.data, dict) else {}
+        code = str(data.get("error") or "")[:80]
         if resp.status_code == 429 or code == "ratelimited":
-            return Delivery("retry", "rate limited (429)", _retry_after(resp.headers))
-        if code in PERMANENT_API_ERRORS or resp.status_code in (401, 403, 404):
-            return Delivery("permanent", f"chat.postMessage refused: {code or resp.status_code}")
-        return Delivery("retry", f"chat.postMessage failed: {code or resp.status_code}")
+            return Delivery("retry", f"{method} rate limited (429)", _retry_after(resp.headers), code="ratelimited")
+        if code in PERMANENT_API_ERRORS:
+            return Delivery("permanent", f"{method} refused: {code}", code=code,
+                            whole_destination=code in DESTINATION_API_ERRORS)
+        if resp.status_code in (401, 403, 404, 410):
+            return Delivery("permanent", f"{method} refused: HTTP {resp.status_code} {code}".strip(),
+                            code=code or str(resp.status_code), whole_destination=True)
+        return Delivery("retry", f"{method} failed: HTTP {resp.status_code} {code}".strip(),
+                        code=code or str(resp.status_code))
     except Exception as error:
-        return Delivery("retry", f"chat.postMessage request failed: {type(error).__name__}")
+        return Delivery("retry", f"{method} request failed: {type(error).__name__}")
     return Delivery("ok", ts=response.get("ts"), channel=response.get("channel"))
 
 
@@ -67,14 +148,15 @@ def _classify_webhook(status: int, body: str, headers: dict[str, Any]) -> Delive
     if 200 <= status < 300:
         return Delivery("ok")
     text = body.strip()[:80]
+    code = text if text.replace("_", "").isalnum() else str(status)
     if status == 429:
-        return Delivery("retry", "rate limited (429)", _retry_after(headers))
-    if status >= 500:
-        return Delivery("retry", f"webhook answered {status}")
-    if status in (403, 404, 410) or text in PERMANENT_WEBHOOK_BODIES:
-        return Delivery("permanent", f"webhook answered {status} {text}".strip())
+        return Delivery("retry", "webhook rate limited (429)", _retry_after(headers), code="rate_limited")
+    if status >= 500 or status == 408:
+        return Delivery("retry", f"webhook answered {status}", code=str(status))
+    if status in (401, 403, 404, 410) or text in DESTINATION_WEBHOOK_BODIES:
+        return Delivery("permanent", f"webhook answered {status} {text}".strip(), code=code, whole_destination=True)
     # Other 4xx (invalid_payload, invalid_blocks...) will not succeed when repeated.
-    return Delivery("permanent", f"webhook answered {status} {text}".strip())
+    return Delivery("permanent", f"webhook answered {status} {text}".strip(), code=code)
 
 
 def _retry_after(headers: Any) -> float:

@@ -48,11 +48,6 @@ def _mrkdwn(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import app  # noqa: F401  (quiet Chalice's log handler for the demo)
-    import logging
-
-    for handler in logging.getLogger("mcd").handlers:
-        handler.setLevel(logging.ERROR)
     story = demo_story()
     print(f"Replaying '{story['name']}':\n  {story['description']}\n")
     started = time.perf_counter()

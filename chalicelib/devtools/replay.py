@@ -76,9 +76,14 @@ class _OutcomeCapture(logging.Handler):
             pass
 
 
-def run(scenario: dict[str, Any], *, prepare: Callable[[Any], None] | None = None) -> ReplayResult:
+def run(scenario: dict[str, Any], *, prepare: Callable[[Any], None] | None = None,
+        verbose: bool = False) -> ReplayResult:
     """Replay ``scenario``; ``prepare(context)`` may script faults before the clock starts (tests)."""
+    import app  # noqa: F401  (Chalice attaches a log handler to the "mcd" logger on import)
     from chalicelib.devtools.sandbox import fake_credentials
+
+    for handler in logging.getLogger("mcd").handlers:
+        handler.setLevel(logging.INFO if verbose else logging.ERROR)
 
     home = str(scenario["home_region"])
     fake_credentials(home)
@@ -335,11 +340,7 @@ def main(argv: list[str]) -> int:
     except ScenarioError as error:
         print(f"mcd replay: {error}", file=sys.stderr)
         return 2
-    import app  # noqa: F401  (Chalice attaches its log handler to the "mcd" logger on import)
-
-    for handler in logging.getLogger("mcd").handlers:
-        handler.setLevel(logging.INFO if args.verbose else logging.ERROR)
-    result = run(scenario)
+    result = run(scenario, verbose=args.verbose)
     if args.out:
         write_outputs(result, Path(args.out))
     print(f"{scenario.get('name') or Path(args.scenario).stem}: {summary(result)}")

@@ -208,3 +208,44 @@ def demo_story() -> dict[str, Any]:
                     "to the world on the bastion group, an IAM user attaches AdministratorAccess to a role, and "
                     "a VPN group changes with no CloudTrail event ever visible.",
                     t0 - timedelta(minutes=5), deliveries, entries, expected, max_slack=3)
+
+
+def burst_story(n: int, *, humans: int = 3, seed: int = 7, min_delay: float = 2.0,
+                max_delay: float = 8.0) -> dict[str, Any]:
+    """``n`` changes within 3 minutes by the trusted Terraform role, ``humans`` of them by people instead.
+
+    CloudTrail visibility delays are drawn (deterministically) between ``min_delay`` and ``max_delay``
+    minutes. The benchmark replays these through the real pipeline.
+    """
+    import random
+
+    rng = random.Random(seed)
+    t0 = datetime(2024, 11, 29, 14, 0, tzinfo=timezone.utc)
+    tf = terraform()
+    people = [iam_user(f"oncall-{i}") for i in range(humans)]
+    human_slots = {round((i + 1) * n / (humans + 1)) for i in range(humans)}
+    deliveries, entries, expected = [], [], []
+    for i in range(n):
+        when = t0 + timedelta(seconds=180 * i / max(1, n))
+        delay = timedelta(minutes=rng.uniform(min_delay, max_delay))
+        human = i in human_slots
+        actor = people[len([s for s in human_slots if s < i]) % humans] if human else tf
+        if i % 3 == 2:
+            bucket = f"bench-bucket-{i:04d}-{ACCOUNT}"
+            delivery, entry = bucket_tags(bucket, actor, when, "prod", delay=delay)
+            resource = ("AWS::S3::Bucket", bucket)
+        else:
+            group = f"sg-0{i:016x}"
+            cidr = "0.0.0.0/0" if human else f"10.{i % 250}.0.0/16"
+            delivery, entry = ingress(group, f"bench-{i}-sg", actor, when, cidr, 443, delay=delay)
+            resource = ("AWS::EC2::SecurityGroup", group)
+        deliveries.append(delivery)
+        entries.append(entry)
+        if human:
+            expected.append({"kind": "manual_change", "resource_type": resource[0], "resource_id": resource[1],
+                             "principal_arn": actor.identity["arn"], "event_ids": [entry["record"]["eventID"]]})
+        else:
+            expected.append({"kind": "suppressed", "resource_type": resource[0], "resource_id": resource[1],
+                             "principal_arn": actor.identity["arn"], "reason": "trusted"})
+    return scenario(f"burst-{n}", f"{n} changes in 3 minutes by Terraform, {humans} of them by people.",
+                    t0 - timedelta(minutes=2), deliveries, entries, expected, max_slack=humans)

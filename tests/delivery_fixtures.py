@@ -1,0 +1,163 @@
+"""A Slack-sender test bench: moto (SQS, S3, DynamoDB, Secrets Manager, SSM), the real local Slack
+stand-in and a simulated clock (time-machine, ``tick=False``; ``deps.sleep`` moves the clock).
+
+``bench`` is the pytest fixture; import it into a test module to use it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+import time_machine
+from moto import mock_aws
+
+from chalicelib.adapters.aws import ClientFactory
+from chalicelib.bootstrap import Deps, Environment
+from chalicelib.delivery import slack_send
+from chalicelib.devtools.sandbox import create_resources
+from chalicelib.devtools.slack_standin import SlackStandIn
+from chalicelib.outcomes import MANUAL_CHANGE, EventSummary, Outcome
+from chalicelib.timeutil import iso, parse_time
+
+START = datetime(2024, 10, 29, 14, 0, tzinfo=timezone.utc)
+REGION = "us-east-1"
+ACCOUNT = "360172948513"
+PREFIX = "mcd-test"
+
+
+def alert(principal: str = "alice", resource: str = "sg-0a1", *, kind: str = MANUAL_CHANGE,
+          account: str = ACCOUNT, outcome_id: str | None = None, at: str | None = None,
+          event_name: str = "ModifySecurityGroupRules", **extra: Any) -> Outcome:
+    """A plausible alert outcome by IAM user ``principal`` about ``resource``."""
+    arn = f"arn:aws:iam::{account}:user/{principal}"
+    when = at or iso(datetime.fromtimestamp(time.time(), tz=timezone.utc)) or ""
+    values: dict[str, Any] = {
+        "kind": kind, "outcome_id": outcome_id or f"ci:{account}:{resource}:{principal}", "at": when,
+        "account": account, "region": "eu-west-1", "principal_arn": arn,
+        "principal": {"type": "IAMUser", "arn": arn, "display_name": principal},
+    }
+    if kind == MANUAL_CHANGE:
+        values.update(resource_type="AWS::EC2::SecurityGroup", resource_id=resource, change_type="UPDATE",
+                      event_ids=(f"ev-{resource}",),
+                      events=(EventSummary(f"ev-{resource}", event_name, when, "ec2.amazonaws.com", "eu-west-1",
+                                           "203.0.113.9", "aws-cli/2.15.0"),))
+    elif kind == "api_call":
+        values.update(event_name=event_name, event_ids=(f"ev-{resource}",),
+                      events=(EventSummary(f"ev-{resource}", event_name, when, "ec2.amazonaws.com", "eu-west-1",
+                                           "203.0.113.9", "aws-cli/2.15.0"),))
+    elif kind == "console_signin":
+        values.update(signin=extra.pop("signin", "no_mfa"), event_ids=(f"ev-{resource}",),
+                      events=(EventSummary(f"ev-{resource}", "ConsoleLogin", when, "signin.amazonaws.com",
+                                           "us-east-1", "203.0.113.9", "Mozilla/5.0"),))
+    values.update(extra)
+    return Outcome(**values)
+
+
+class Bench:
+    def __init__(self, traveller: Any, factory: ClientFactory, env: Environment, standin: SlackStandIn) -> None:
+        self.traveller = traveller
+        self.factory = factory
+        self.env = env
+        self.standin = standin
+        self.deps = self.new_deps()
+
+    # --- set-up
+
+    def new_deps(self) -> Deps:
+        """A fresh container: no cached settings or secrets (state in moto is kept)."""
+        return Deps(self.env, self.factory, clock=time.time, sleep=self.sleep)
+
+    def client(self, service: str) -> Any:
+        return self.factory.client(service)
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Store new settings and start a fresh container that reads them."""
+        name = self.env.settings_ref[4:]
+        self.client("ssm").put_parameter(Name=name, Type="SecureString", Value=json.dumps(settings), Overwrite=True)
+        self.deps = self.new_deps()
+
+    def put_secret(self, name: str, value: str) -> str:
+        sm = self.client("secretsmanager")
+        try:
+            sm.create_secret(Name=name, SecretString=value)
+        except sm.exceptions.ResourceExistsException:
+            sm.put_secret_value(SecretId=name, SecretString=value)
+        return name
+
+    def put_parameter(self, name: str, value: str) -> str:
+        self.client("ssm").put_parameter(Name=name, Type="SecureString", Value=value, Overwrite=True)
+        return f"ssm:{name}"
+
+    def webhook(self, dest: str) -> str:
+        """A Secrets Manager secret holding the stand-in webhook URL of ``dest``; returns its id."""
+        return self.put_secret(f"{PREFIX}/hook-{dest}", json.dumps({"url": self.standin.webhook_url(dest)}))
+
+    # --- clock
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.traveller.shift(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.traveller.shift(seconds)
+
+    # --- queue, runs, results
+
+    def enqueue(self, *outcomes: Outcome, **extra: Any) -> None:
+        queue = self.deps.queue("slack_queue")
+        queue.send_many([{"outcome": {**o.to_json(), "revision": 0}, **extra} for o in outcomes])
+
+    def send(self) -> dict[str, int]:
+        return slack_send(self.deps)
+
+    def every_minute(self, minutes: int) -> list[dict[str, int]]:
+        results = []
+        for _ in range(minutes):
+            self.advance(60)
+            results.append(self.send())
+        return results
+
+    def queue_depth(self) -> int:
+        """Messages on the Slack queue: visible, delayed or in flight."""
+        attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.env.slack_queue_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def messages(self, destination: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in self.standin.messages if destination is None or m["destination"] == destination]
+
+    def arrivals(self, destination: str | None = None) -> list[float]:
+        return [parse_time(m["at"]).timestamp() for m in self.messages(destination)]  # type: ignore[union-attr]
+
+    def dead_letters(self) -> list[tuple[str, dict[str, Any]]]:
+        s3 = self.client("s3")
+        found = s3.list_objects_v2(Bucket=self.env.archive_bucket, Prefix="dead-letter/slack/").get("Contents", [])
+        return [(o["Key"], json.loads(s3.get_object(Bucket=self.env.archive_bucket, Key=o["Key"])["Body"].read()))
+                for o in found]
+
+    def marker(self, dest: str, outcome_id: str) -> dict[str, str] | None:
+        return self.deps.state.get(f"post#{dest}#{outcome_id}", "posted")
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
+    monkeypatch.delenv("MCD_SLACK_API_URL", raising=False)
+    with mock_aws(), time_machine.travel(START, tick=False) as traveller:
+        standin = SlackStandIn(clock=time.time).start()
+        try:
+            factory = ClientFactory(REGION)
+            env = create_resources(factory.client, REGION, prefix=PREFIX, settings={},
+                                   slack_secret_value=json.dumps({"url": standin.webhook_url("default")}))
+            monkeypatch.setenv("MCD_SLACK_API_URL", f"{standin.base_url}/api/")
+            yield Bench(traveller, factory, env, standin)
+        finally:
+            standin.stop()

@@ -1,0 +1,702 @@
+"""The Slack sender against moto and the real local Slack stand-in, on a simulated clock.
+
+What is checked: once-only posting, 429/5xx/timeouts/permanent refusals, pacing, grouping, bursts
+(digest after the window for webhooks, ``chat.update`` for bot tokens), routing, timeouts on every
+call, and that the webhook URL and bot token never leak (logs, outcomes, queue, archive, errors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets as random_tokens
+from pathlib import Path
+from typing import Any
+
+import pytest
+from delivery_fixtures import ACCOUNT, PREFIX, Bench, alert, bench  # noqa: F401  (bench is a fixture)
+
+from chalicelib.adapters import secrets as secrets_mod
+from chalicelib.adapters import slack as slack_api
+from chalicelib.adapters.secrets import Secret, SecretError, SecretReader
+from chalicelib.slack_render import render, severity
+
+HOOK = "/hooks/default"
+POST = "/api/chat.postMessage"
+UPDATE = "/api/chat.update"
+BOT_CHANNEL = "C0ALERTS"
+BOT_TOKEN = "xoxb-1111-2222-" + "t0k3n" * 4
+
+
+def slack_events(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    found = []
+    for record in caplog.records:
+        try:
+            data = json.loads(record.getMessage())
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("event") == event:
+            found.append({**data, "level": record.levelname})
+    return found
+
+
+def use_bot(bench: Bench, name: str = "alerts-bot", **settings: Any) -> None:
+    ref = bench.put_parameter(f"/{PREFIX}/bot-token", json.dumps({"token": BOT_TOKEN}))
+    bench.configure({"destinations": [{"name": name, "type": "bot", "secret": ref, "channel": BOT_CHANNEL}],
+                     **settings})
+
+
+def payload_text(message: dict[str, Any]) -> str:
+    return json.dumps(message["payload"])
+
+
+# --------------------------------------------------------------------------------------------
+# Posting once
+
+
+def test_a_post_is_made_once_and_marked(bench: Bench) -> None:
+    outcome = alert()
+    bench.enqueue(outcome)
+    counts = bench.send()
+    assert counts["posted"] == 1 and counts["messages"] == 1
+    [message] = bench.messages("default")
+    assert message["payload"]["text"] == render([outcome])["text"]
+    assert bench.marker("default", outcome.outcome_id) is not None
+    assert bench.queue_depth() == 0
+
+
+def test_two_copies_of_one_alert_in_one_run_post_once(bench: Bench) -> None:
+    outcome = alert()
+    bench.enqueue(outcome, outcome)
+    counts = bench.send()
+    assert counts["duplicates"] == 1
+    [message] = bench.messages()
+    assert message["payload"]["text"] == render([outcome])["text"]  # not a digest of the alert twice
+    assert bench.queue_depth() == 0
+
+
+def test_redelivery_after_posting_is_silent(bench: Bench) -> None:
+    outcome = alert()
+    bench.enqueue(outcome)
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(outcome)  # emit ran again (at-least-once)
+    bench.enqueue(outcome, destination="default", attempt=1)  # a requeued copy
+    counts = bench.send()
+    assert counts["duplicates"] == 2 and counts["posted"] == 0
+    assert len(bench.messages()) == 1
+    assert bench.queue_depth() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Failures: 429, 5xx, timeouts, permanent refusals
+
+
+@pytest.mark.parametrize("kind", ["webhook", "bot"])
+def test_rate_limit_waits_retry_after_and_drops_nothing(bench: Bench, kind: str) -> None:
+    if kind == "bot":
+        use_bot(bench)
+        bench.standin.fail(POST, 429, json.dumps({"ok": False, "error": "ratelimited"}), {"Retry-After": "120"})
+    else:
+        bench.standin.fail(HOOK, 429, "rate_limited", {"Retry-After": "120"})
+    start = bench.now()
+    bench.enqueue(alert("alice"), alert("bob", "sg-0b2"), alert("carol", "sg-0c3"))
+    counts = bench.send()
+    assert bench.standin.requests == 1, "no further call to a rate-limited destination in the same run"
+    assert counts["retried"] == 3 and not bench.messages()
+    assert bench.queue_depth() == 3
+    bench.advance(119)
+    assert bench.send()["posted"] == 0 and bench.standin.requests == 1
+    bench.advance(1)
+    assert bench.send()["posted"] == 3
+    assert len(bench.messages()) == 3
+    assert min(bench.arrivals()) >= start + 120
+    assert bench.queue_depth() == 0 and bench.dead_letters() == []
+
+
+def test_server_errors_back_off_then_post(bench: Bench, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mcd")
+    bench.standin.fail(HOOK, 500, "internal error", times=2)
+    bench.enqueue(alert())
+    assert bench.send()["retried"] == 1
+    bench.advance(29)
+    bench.send()
+    assert bench.standin.requests == 1, "backed off 30 s"
+    bench.advance(1)
+    assert bench.send()["retried"] == 1 and bench.standin.requests == 2
+    bench.advance(59)
+    bench.send()
+    assert bench.standin.requests == 2, "then 60 s"
+    bench.advance(1)
+    assert bench.send()["posted"] == 1
+    assert len(bench.messages()) == 1 and bench.queue_depth() == 0
+    retries = slack_events(caplog, "slack_retry")
+    assert [(r["attempt"], r["delay_seconds"]) for r in retries] == [(1, 30.0), (2, 60.0)]
+
+
+def test_server_errors_give_up_into_s3_after_max_attempts(bench: Bench) -> None:
+    bench.standin.fail(HOOK, 503, "unavailable", times=50)
+    bench.enqueue(alert())
+    for _ in range(40):
+        bench.advance(900)
+        bench.send()
+    assert bench.standin.requests == 8
+    [(key, body)] = bench.dead_letters()
+    assert "gave up after 8 attempts" in body["reason"]
+    assert bench.queue_depth() == 0
+
+
+@pytest.mark.parametrize("kind", ["webhook", "bot"])
+def test_timeout_is_retried_not_lost(bench: Bench, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slack_api, "TIMEOUT_SECONDS", 0.2)
+    if kind == "bot":
+        use_bot(bench)
+        bench.standin.fail(POST, 200, json.dumps({"ok": True, "ts": "1.0", "channel": BOT_CHANNEL}), delay=0.5)
+    else:
+        bench.standin.fail(HOOK, 200, "ok", delay=0.5)
+    bench.enqueue(alert())
+    counts = bench.send()
+    assert counts["retried"] == 1 and not bench.messages()
+    assert bench.queue_depth() == 1
+    bench.advance(30)
+    assert bench.send()["posted"] == 1
+    assert len(bench.messages()) == 1 and bench.dead_letters() == []
+
+
+PERMANENT = [
+    ("webhook", HOOK, 404, "no_service", "404 no_service"),
+    ("webhook", HOOK, 403, "invalid_token", "403 invalid_token"),
+    ("webhook", HOOK, 410, "channel_is_archived", "410 channel_is_archived"),
+    ("webhook", HOOK, 400, "invalid_blocks", "400 invalid_blocks"),
+    ("bot", POST, 200, json.dumps({"ok": False, "error": "invalid_auth"}), "invalid_auth"),
+    ("bot", POST, 200, json.dumps({"ok": False, "error": "channel_not_found"}), "channel_not_found"),
+    ("bot", POST, 403, json.dumps({"ok": False, "error": "invalid_token"}), "invalid_token"),
+]
+
+
+@pytest.mark.parametrize(("kind", "path", "status", "body", "shown"), PERMANENT,
+                         ids=[f"{p[0]}-{p[2]}-{p[4].split()[-1]}" for p in PERMANENT])
+def test_permanent_refusals_are_dead_lettered_not_retried(bench: Bench, caplog: pytest.LogCaptureFixture,
+                                                          kind: str, path: str, status: int, body: str,
+                                                          shown: str) -> None:
+    caplog.set_level(logging.INFO, logger="mcd")
+    if kind == "bot":
+        use_bot(bench)
+    outcome = alert()
+    bench.standin.fail(path, status, body)
+    bench.enqueue(outcome)
+    assert bench.send()["dead_lettered"] == 1
+    [(key, stored)] = bench.dead_letters()
+    assert key.startswith("dead-letter/slack/2024/10/29/")
+    assert shown in stored["reason"]
+    assert json.loads(stored["body"])["outcome"]["outcome_id"] == outcome.outcome_id
+    [line] = slack_events(caplog, "slack_dead_lettered")
+    assert line["level"] == "ERROR" and shown in line["reason"] and line["keys"] == [key]
+    assert line["outcome_ids"] == [outcome.outcome_id]
+    bench.advance(3600)
+    bench.send()
+    assert bench.standin.requests == 1, "not retried"
+    assert bench.queue_depth() == 0 and not bench.messages()
+
+
+def test_a_revoked_webhook_is_called_once_per_run(bench: Bench) -> None:
+    bench.standin.fail(HOOK, 404, "no_service")
+    bench.enqueue(alert("alice"), alert("bob", "sg-0b2"), alert("carol", "sg-0c3"))
+    counts = bench.send()
+    assert counts["dead_lettered"] == 3 and bench.standin.requests == 1
+    assert len(bench.dead_letters()) == 3, "one archive object per alert, none overwritten"
+
+
+def test_a_refused_payload_does_not_stop_other_alerts(bench: Bench) -> None:
+    bench.standin.fail(HOOK, 400, "invalid_blocks")
+    bench.enqueue(alert("alice"), alert("bob", "sg-0b2"))
+    counts = bench.send()
+    assert counts["dead_lettered"] == 1 and counts["posted"] == 1
+
+
+def test_unreadable_jobs_and_lost_destinations_are_kept_in_s3(bench: Bench) -> None:
+    queue = bench.deps.queue("slack_queue")
+    queue.send("not json at all")
+    queue.send({"outcome": {"kind": "manual_change"}})  # no outcome_id / at
+    bench.enqueue(alert(), destination="renamed-since")
+    counts = bench.send()
+    assert counts["dead_lettered"] == 3
+    reasons = sorted(body["reason"] for _, body in bench.dead_letters())
+    assert reasons[0].startswith("destination 'renamed-since' is not configured")
+    assert all(r.startswith("unreadable Slack job") for r in reasons[1:])
+    assert bench.queue_depth() == 0
+
+
+def test_no_destination_at_all_keeps_alerts_in_s3(bench: Bench) -> None:
+    bench.env = dataclasses.replace(bench.env, slack_secret="")
+    bench.deps = bench.new_deps()
+    bench.enqueue(alert())
+    assert bench.send()["dead_lettered"] == 1
+    [(_, body)] = bench.dead_letters()
+    assert "no Slack destination" in body["reason"]
+
+
+def test_an_unreadable_secret_is_retried(bench: Bench) -> None:
+    bench.configure({"destinations": [{"name": "ops", "type": "webhook", "secret": f"{PREFIX}/missing"}]})
+    bench.enqueue(alert())
+    assert bench.send()["retried"] == 1
+    assert bench.dead_letters() == [] and bench.standin.requests == 0
+    bench.webhook("ops")
+    bench.put_secret(f"{PREFIX}/missing", json.dumps({"url": bench.standin.webhook_url("ops")}))
+    bench.advance(30)
+    assert bench.send()["posted"] == 1
+    assert len(bench.messages("ops")) == 1
+
+
+def test_a_render_failure_is_isolated(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chalicelib.slack_render as slack_render
+
+    real = slack_render.render
+
+    def fragile(outcomes: Any, **kwargs: Any) -> Any:
+        if any(o.principal_arn.endswith("/mallory") for o in outcomes):
+            raise ValueError("boom")
+        return real(outcomes, **kwargs)
+
+    monkeypatch.setattr(slack_render, "render", fragile)
+    bench.enqueue(alert("mallory"), alert("alice", "sg-0b2"))
+    counts = bench.send()
+    assert counts["dead_lettered"] == 1 and counts["posted"] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Pacing, grouping, bursts
+
+
+def test_pacing_is_one_call_per_second_per_destination(bench: Bench) -> None:
+    bench.configure({"destinations": [{"name": "ops", "type": "webhook", "secret": bench.webhook("ops")},
+                                      {"name": "sec", "type": "webhook", "secret": bench.webhook("sec")}]})
+    bench.enqueue(*(alert(f"user{i}", f"sg-{i}") for i in range(5)))
+    counts = bench.send()
+    assert counts["messages"] == 10
+    for dest in ("ops", "sec"):
+        times = bench.arrivals(dest)
+        assert len(times) == 5
+        assert all(b - a >= 1.0 for a, b in zip(times, times[1:])), times
+    assert bench.arrivals("ops")[0] == bench.arrivals("sec")[0], "pacing is per destination"
+
+
+def test_a_run_stops_calling_slack_when_its_budget_is_spent(bench: Bench) -> None:
+    bench.enqueue(*(alert(f"user{i}", f"sg-{i}") for i in range(60)))
+    first = bench.send()
+    assert 0 < first["messages"] < 60 and first["deferred"] == 60 - first["messages"]
+    assert bench.queue_depth() == first["deferred"]
+    bench.advance(60)
+    second = bench.send()
+    assert first["messages"] + second["messages"] == 60 and second["duplicates"] == 0
+    times = bench.arrivals()
+    assert all(b - a >= 1.0 for a, b in zip(times, times[1:]))
+
+
+def test_alerts_of_one_principal_in_one_run_are_one_message(bench: Bench) -> None:
+    bench.enqueue(alert("alice", "sg-0a1"), alert("bob", "sg-0b9"), alert("alice", "sg-0a2"),
+                  alert("alice", "sg-0a3"))
+    counts = bench.send()
+    assert counts["posted"] == 4 and counts["messages"] == 2
+    digest = next(m for m in bench.messages() if "alice" in m["payload"]["text"])
+    assert digest["payload"]["blocks"][0]["text"]["text"].endswith("alice changed 3 resources by hand")
+    assert all(r in payload_text(digest) for r in ("sg-0a1", "sg-0a2", "sg-0a3"))
+
+
+def test_a_burst_is_held_until_the_window_ends_then_digested(bench: Bench) -> None:
+    start = bench.now()
+    bench.enqueue(alert("alice", "sg-0a1"))
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a2"))
+    assert bench.send()["held"] == 1
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a3"), alert("bob", "sg-0b1"))
+    counts = bench.send()
+    assert counts["held"] == 1 and counts["messages"] == 1, "bob is not held by alice's burst"
+    bench.every_minute(2)
+    assert len(bench.messages()) == 2
+    bench.every_minute(1)  # start + 300: the window is over
+    assert len(bench.messages()) == 3
+    digest = bench.messages()[-1]
+    assert bench.arrivals()[-1] >= start + 300
+    assert "alice changed 2 resources" in digest["payload"]["text"]
+    assert "sg-0a2" in payload_text(digest) and "sg-0a3" in payload_text(digest)
+
+
+def test_a_burst_of_fifty_alerts_costs_at_most_three_posts(bench: Bench) -> None:
+    ids = []
+    for minute in range(10):
+        batch = [alert("terraform-human", f"sg-{minute}-{i}") for i in range(5)]
+        ids += [o.outcome_id for o in batch]
+        bench.enqueue(*batch)
+        bench.send()
+        bench.advance(60)
+    bench.every_minute(10)
+    assert len(bench.messages()) <= 3
+    assert all(bench.marker("default", i) is not None for i in ids), "every alert was posted"
+    assert bench.queue_depth() == 0
+
+
+def test_without_a_burst_window_nothing_is_held(bench: Bench) -> None:
+    bench.configure({"burst_window_seconds": 0})
+    bench.enqueue(alert("alice", "sg-0a1"))
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a2"))
+    assert bench.send()["messages"] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Bot tokens: chat.postMessage, then chat.update during a burst
+
+
+def test_bot_burst_updates_the_first_message_with_a_counter(bench: Bench) -> None:
+    use_bot(bench)
+    bench.enqueue(alert("alice", "sg-0a1"))
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a2"))
+    assert bench.send()["updates"] == 1
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a3"), alert("alice", "sg-0a4"))
+    assert bench.send()["updates"] == 1
+    first, second, third = bench.messages()
+    assert [m["method"] for m in (first, second, third)] == ["chat.postMessage", "chat.update", "chat.update"]
+    ts = f"{bench.arrivals()[0]:.6f}"  # the stand-in's ts of the first message
+    assert second["payload"]["ts"] == third["payload"]["ts"] == ts
+    assert second["payload"]["channel"] == third["payload"]["channel"] == BOT_CHANNEL
+    assert "alice changed 2 resources" in second["payload"]["text"]
+    assert "*2* in this burst so far" in payload_text(second)
+    assert "alice changed 4 resources" in third["payload"]["text"]
+    assert all(r in payload_text(third) for r in ("sg-0a1", "sg-0a2", "sg-0a3", "sg-0a4"))
+    assert "*4* in this burst so far" in payload_text(third)
+    assert bench.queue_depth() == 0
+    bench.advance(300)  # the window is over: a new message
+    bench.enqueue(alert("alice", "sg-0a5"))
+    bench.send()
+    assert [m["method"] for m in bench.messages()][-1] == "chat.postMessage"
+    assert len(bench.messages()) == 4
+
+
+def test_bot_update_of_a_deleted_message_posts_a_new_one(bench: Bench) -> None:
+    use_bot(bench)
+    bench.enqueue(alert("alice", "sg-0a1"))
+    bench.send()
+    bench.advance(60)
+    bench.standin.fail(UPDATE, 200, json.dumps({"ok": False, "error": "message_not_found"}))
+    bench.enqueue(alert("alice", "sg-0a2"))
+    counts = bench.send()
+    assert counts["messages"] == 1 and counts["dead_lettered"] == 0
+    assert [m["method"] for m in bench.messages()] == ["chat.postMessage", "chat.postMessage"]
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a3"))
+    bench.send()
+    last = bench.messages()[-1]
+    assert last["method"] == "chat.update" and last["payload"]["ts"] == f"{bench.arrivals()[1]:.6f}"
+
+
+def test_bot_update_rate_limited_is_retried(bench: Bench) -> None:
+    use_bot(bench)
+    bench.enqueue(alert("alice", "sg-0a1"))
+    bench.send()
+    bench.advance(60)
+    bench.standin.fail(UPDATE, 429, json.dumps({"ok": False, "error": "ratelimited"}), {"Retry-After": "10"})
+    bench.enqueue(alert("alice", "sg-0a2"))
+    assert bench.send()["retried"] == 1
+    bench.advance(10)
+    assert bench.send()["updates"] == 1
+    assert [m["method"] for m in bench.messages()] == ["chat.postMessage", "chat.update"]
+
+
+def test_webhook_and_bot_in_one_burst_behave_each_their_way(bench: Bench) -> None:
+    ref = bench.put_parameter(f"/{PREFIX}/bot-token", BOT_TOKEN)
+    bench.configure({"destinations": [{"name": "hook", "type": "webhook", "secret": bench.webhook("hook")},
+                                      {"name": "bot", "type": "bot", "secret": ref, "channel": BOT_CHANNEL}]})
+    bench.enqueue(alert("alice", "sg-0a1"))
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a2"))
+    counts = bench.send()
+    assert counts["held"] == 1 and counts["updates"] == 1
+    bench.every_minute(4)
+    assert [m["method"] for m in bench.messages("hook")] == ["webhook", "webhook"]
+    assert [m["method"] for m in bench.messages(f"bot:{BOT_CHANNEL}")] == ["chat.postMessage", "chat.update"]
+
+
+# --------------------------------------------------------------------------------------------
+# Routing
+
+
+def routed_settings(bench: Bench) -> dict[str, Any]:
+    return {
+        "destinations": [{"name": n, "type": "webhook", "secret": bench.webhook(n)} for n in ("ops", "sec", "audit")],
+        "routes": [
+            {"accounts": ["111111111111"], "destinations": ["ops"]},
+            {"kinds": ["console_signin"], "destinations": ["sec"]},
+            {"min_severity": "high", "destinations": ["sec", "audit"]},
+        ],
+    }
+
+
+def test_routing_by_account_kind_and_severity(bench: Bench, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mcd")
+    bench.configure(routed_settings(bench))
+    other = alert("olga", "sg-0f1", account="111111111111")
+    signin = alert("carol", "signin-1", kind="console_signin")
+    stop = alert("dave", "trail-1", kind="api_call", event_name="StopLogging")
+    medium = alert("erin", "sg-0e1")
+    assert (severity(stop), severity(medium)) == ("high", "medium")
+    bench.enqueue(other, signin, stop, medium)
+    bench.send()
+
+    def ids(dest: str) -> list[str]:
+        return sorted(o for o in (other, signin, stop, medium) for m in bench.messages(dest)
+                      if o.outcome_id in payload_text(m))
+
+    assert ids("ops") == [other.outcome_id]
+    assert ids("sec") == sorted([signin.outcome_id, stop.outcome_id])
+    assert ids("audit") == [stop.outcome_id]
+    assert [e["outcome_id"] for e in slack_events(caplog, "alert_not_routed")] == [medium.outcome_id]
+    assert bench.queue_depth() == 0
+
+
+def test_an_alert_routed_to_two_destinations_is_posted_to_each_once(bench: Bench) -> None:
+    bench.configure(routed_settings(bench))
+    stop = alert("dave", "trail-1", kind="api_call", event_name="StopLogging")
+    bench.standin.fail("/hooks/audit", 429, "rate_limited", {"Retry-After": "30"})
+    bench.enqueue(stop)
+    bench.send()
+    assert len(bench.messages("sec")) == 1 and not bench.messages("audit")
+    bench.enqueue(stop)  # a redelivery of the same alert
+    bench.every_minute(2)
+    assert len(bench.messages("sec")) == 1 and len(bench.messages("audit")) == 1
+    assert bench.queue_depth() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Timeouts on every call
+
+
+def test_every_slack_and_aws_call_has_a_timeout(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    import slack_sdk
+    import slack_sdk.webhook
+
+    made: list[tuple[str, Any, Any]] = []
+
+    class Webhook(slack_sdk.webhook.WebhookClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(("webhook", self.timeout, self.retry_handlers))
+
+    class Web(slack_sdk.WebClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(("web", self.timeout, self.retry_handlers))
+
+    monkeypatch.setattr(slack_sdk.webhook, "WebhookClient", Webhook)
+    monkeypatch.setattr(slack_sdk, "WebClient", Web)
+    ref = bench.put_parameter(f"/{PREFIX}/bot-token", BOT_TOKEN)
+    bench.configure({"destinations": [{"name": "hook", "type": "webhook", "secret": bench.webhook("hook")},
+                                      {"name": "bot", "type": "bot", "secret": ref, "channel": BOT_CHANNEL}]})
+    bench.enqueue(alert())
+    bench.send()
+    assert sorted(kind for kind, _, _ in made) == ["web", "webhook"]
+    assert all(timeout == slack_api.TIMEOUT_SECONDS and 0 < timeout <= 10 for _, timeout, _ in made)
+    assert all(handlers == [] for _, _, handlers in made), "retries go through the queue, not the SDK"
+    for service in ("secretsmanager", "ssm", "sqs", "s3", "dynamodb"):
+        config = bench.deps.clients.client(service).meta.config
+        assert 0 < config.connect_timeout <= 10 and 0 < config.read_timeout <= 10, service
+
+
+def test_the_api_url_must_be_https_except_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCD_SLACK_API_URL", raising=False)
+    assert slack_api.api_base_url() == "https://slack.com/api/"
+    monkeypatch.setenv("MCD_SLACK_API_URL", "http://127.0.0.1:8080/api")
+    assert slack_api.api_base_url() == "http://127.0.0.1:8080/api/"
+    monkeypatch.setenv("MCD_SLACK_API_URL", "https://slack-gov.com/api/")
+    assert slack_api.api_base_url() == "https://slack-gov.com/api/"
+    for bad in ("http://slack.example.com/api/", "ftp://127.0.0.1/", "https://user:pw@slack.com/api/"):
+        monkeypatch.setenv("MCD_SLACK_API_URL", bad)
+        with pytest.raises(slack_api.SlackConfigurationError):
+            slack_api.api_base_url()
+        result = slack_api.post_bot(Secret(BOT_TOKEN), "C1", {"text": "x"})
+        assert result.status == "retry" and "MCD_SLACK_API_URL" in result.detail
+
+
+def test_a_webhook_secret_that_is_not_a_url_is_refused_without_a_call() -> None:
+    result = slack_api.post_webhook(Secret(BOT_TOKEN), {"text": "x"})
+    assert result.status == "permanent" and result.whole_destination
+    assert BOT_TOKEN not in result.detail
+    result = slack_api.post_webhook(Secret("http://hooks.example.com/services/T/B/secret"), {"text": "x"})
+    assert result.status == "permanent" and "secret" not in result.detail.replace("webhook secret", "")
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets
+
+
+def test_secret_repr_and_str_hide_the_value(caplog: pytest.LogCaptureFixture) -> None:
+    secret = Secret(BOT_TOKEN)
+    assert secret.reveal() == BOT_TOKEN
+    shown = [repr(secret), str(secret), f"{secret}", "%s" % secret, "{}".format(secret), repr([secret]),
+             repr({"token": secret})]
+    with caplog.at_level(logging.DEBUG, logger="mcd"):
+        logging.getLogger("mcd.test").debug("token %s %r", secret, secret)
+    shown += [r.getMessage() for r in caplog.records]
+    assert all(BOT_TOKEN not in text and "t0k3n" not in text for text in shown), shown
+    assert not hasattr(secret, "__dict__")
+    with pytest.raises(TypeError):
+        json.dumps({"token": secret})
+
+
+def test_secrets_are_cached_for_the_ttl_then_re_read(bench: Bench) -> None:
+    name = bench.put_secret(f"{PREFIX}/rotating", json.dumps({"url": "https://hooks.slack.com/services/T/B/one"}))
+    calls: list[str] = []
+
+    def client(service: str) -> Any:
+        calls.append(service)
+        return bench.client(service)
+
+    reader = SecretReader(client, bench.now)
+    assert reader.read(name).reveal().endswith("/one")
+    bench.put_secret(name, "https://hooks.slack.com/services/T/B/two")
+    bench.advance(secrets_mod.TTL_SECONDS - 1)
+    assert reader.read(name).reveal().endswith("/one")
+    assert len(calls) == 1
+    bench.advance(1)
+    assert reader.read(name).reveal().endswith("/two"), "rotation works without a redeploy"
+    assert len(calls) == 2
+
+
+def test_ssm_references_and_json_values(bench: Bench) -> None:
+    reader = SecretReader(bench.client, bench.now)
+    assert reader.read(bench.put_parameter("/team/bot", BOT_TOKEN)).reveal() == BOT_TOKEN
+    assert reader.read(bench.put_parameter("/team/bot-json", json.dumps({"bot_token": BOT_TOKEN}))).reveal() == BOT_TOKEN
+    assert reader.read(bench.put_parameter("/team/hook", json.dumps({"webhook_url": "https://h/x"}))).reveal() == (
+        "https://h/x")
+    bench.put_parameter("/team/odd", json.dumps({"password": BOT_TOKEN}))
+    with pytest.raises(SecretError) as raised:
+        reader.read("ssm:/team/odd")
+    assert BOT_TOKEN not in str(raised.value) and "ssm:/team/odd" in str(raised.value)
+
+
+def test_a_failed_re_read_keeps_the_previous_value_for_a_while(bench: Bench) -> None:
+    name = bench.put_secret(f"{PREFIX}/flaky", BOT_TOKEN)
+    reader = SecretReader(bench.client, bench.now)
+    reader.read(name)
+    bench.client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    bench.advance(secrets_mod.TTL_SECONDS + 10)
+    assert reader.read(name).reveal() == BOT_TOKEN
+    bench.advance(secrets_mod.STALE_SECONDS)
+    with pytest.raises(Exception) as raised:
+        reader.read(name)
+    assert BOT_TOKEN not in str(raised.value)
+
+
+def test_a_rotated_webhook_is_used_after_the_ttl(bench: Bench) -> None:
+    bench.enqueue(alert("alice"))
+    bench.send()
+    bench.put_secret(bench.env.slack_secret, json.dumps({"url": bench.standin.webhook_url("rotated")}))
+    bench.advance(secrets_mod.TTL_SECONDS)
+    bench.enqueue(alert("bob", "sg-0b2"))
+    bench.send()
+    assert len(bench.messages("default")) == 1 and len(bench.messages("rotated")) == 1
+
+
+OWN_SCENARIO: dict[str, Any] = {
+    "name": "own-root-signin", "start": "2025-03-18T07:45:00Z", "end": "2025-03-18T08:20:00Z",
+    "home_region": "us-east-1", "settings": {}, "cloudtrail": [],
+    "deliveries": [
+        {"at": f"2025-03-18T08:0{i}:54.000Z", "via": "eventbridge", "event": {
+            "version": "0", "id": f"fdd8c5a5-d938-432c-8639-0f090dc528f{i}",
+            "detail-type": "AWS Console Sign In via CloudTrail", "source": "aws.signin", "account": "587402196633",
+            "time": f"2025-03-18T08:0{i}:13Z", "region": "us-east-1", "resources": [], "detail": {
+                "eventVersion": "1.08", "userIdentity": {"type": "Root", "principalId": "587402196633",
+                                                         "arn": "arn:aws:iam::587402196633:root",
+                                                         "accountId": "587402196633"},
+                "eventTime": f"2025-03-18T08:0{i}:13Z", "eventSource": "signin.amazonaws.com",
+                "eventName": "ConsoleLogin", "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.9",
+                "userAgent": "Mozilla/5.0", "requestParameters": None,
+                "responseElements": {"ConsoleLogin": "Failure" if i else "Success"},
+                "additionalEventData": {"MFAUsed": "No"}, "eventID": f"690de331-1674-4d30-b414-0597e75b043{i}",
+                "readOnly": False, "eventType": "AwsConsoleSignIn", "recipientAccountId": "587402196633"}}}
+        for i in range(3)
+    ],
+    "expect": {"outcomes": []},
+}
+PUBLIC_SCENARIO = (Path(__file__).resolve().parents[2] / "shared" / "scenarios"
+                   / "public-09-terraform-apply-burst-with-two-humans.json")
+
+
+class _Everything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_full_replay_never_leaks_the_webhook_url_or_the_bot_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.devtools.replay import run
+
+    scenario = json.loads(PUBLIC_SCENARIO.read_text()) if PUBLIC_SCENARIO.is_file() else json.loads(
+        json.dumps(OWN_SCENARIO))
+    scenario["settings"] = {**scenario.get("settings", {}), "destinations": [
+        {"name": "hook", "type": "webhook", "secret": "mcd-replay/slack-webhook"},
+        {"name": "bot", "type": "bot", "secret": "ssm:/mcd-replay/slack-bot", "channel": BOT_CHANNEL}]}
+    hook_part = "hooksecret" + random_tokens.token_hex(8)
+    token = "xoxb-" + random_tokens.token_hex(12)
+    needles: list[str] = [hook_part, token, token[5:]]
+    handler = _Everything()
+    names = ("mcd", "chalicelib", "botocore", "urllib3", "slack_sdk")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    sent: list[str] = []
+    monkeypatch.setattr(slack_api, "TIMEOUT_SECONDS", 0.2)
+
+    def prepare(ctx: Any) -> None:
+        url = ctx.standin.webhook_url(f"T0LEAK/B0LEAK/{hook_part}")
+        needles.append(url)
+        clients = ctx.deps.clients
+        clients.client("secretsmanager").put_secret_value(SecretId=ctx.deps.env.slack_secret,
+                                                          SecretString=json.dumps({"url": url}))
+        clients.client("ssm").put_parameter(Name="/mcd-replay/slack-bot", Type="SecureString",
+                                            Value=json.dumps({"token": token}))
+        monkeypatch.setenv("MCD_SLACK_API_URL", f"{ctx.standin.base_url}/api/")
+        for service in ("sqs", "s3", "dynamodb"):
+            clients.client(service).meta.events.register(
+                f"before-call.{service}", lambda params, **kw: sent.append(repr(params)))
+        hook_path = f"/hooks/T0LEAK/B0LEAK/{hook_part}"
+        ctx.standin.fail(hook_path, 500, "oops")
+        ctx.standin.fail(hook_path, 200, "ok", delay=0.5)  # a timeout
+        ctx.standin.fail(POST, 429, json.dumps({"ok": False, "error": "ratelimited"}), {"Retry-After": "5"})
+        ctx.standin.fail(POST, 200, json.dumps({"ok": False, "error": "invalid_blocks"}))  # dead-lettered
+        for lg in loggers:
+            lg.setLevel(logging.DEBUG)
+            lg.addHandler(handler)
+
+    try:
+        result = run(scenario, prepare=prepare)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    destinations = {m["destination"] for m in result.slack}
+    assert f"bot:{BOT_CHANNEL}" in destinations and any(d.startswith("T0LEAK/") for d in destinations)
+    assert any(r.name.startswith("botocore") for r in handler.records), "botocore DEBUG was captured"
+    formatter = logging.Formatter("%(name)s %(message)s")
+    logged = []
+    for record in handler.records:
+        logged.append(formatter.format(record))
+        logged.append(repr(record.args))
+    archive = [s for s in sent if "PutObject" in s or "dead-letter" in s]
+    assert any("dead-letter/slack/" in s for s in archive), "the archive path was exercised"
+    places = {"logs": logged, "outcomes": [json.dumps(result.outcomes)], "errors": result.errors,
+              "sqs/s3/dynamodb requests": sent}
+    for where, texts in places.items():
+        for needle in needles:
+            leaked = [t[:300] for t in texts if needle in t]
+            assert not leaked, f"{needle[:12]}… leaked into {where}: {leaked[:2]}"
