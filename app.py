@@ -81,6 +81,12 @@ def cloudwatch_logs(event, context):
     return direct(event, bootstrap.deps(), "cloudwatch_logs")
 
 
+if os.environ.get("MCD_LOCAL_ROUTES") == "1":  # chalice local --stage local only; never in dev/prod
+    from chalicelib.devtools.local_routes import local
+
+    app.register_blueprint(local)
+
+
 if False:  # IAM manifest: Chalice's policy generator reads only app.py; these are the calls chalicelib makes.
     import boto3
 

@@ -239,3 +239,39 @@ def test_trusted_change_is_suppressed_and_never_posted(world: World) -> None:
     world.run_minutes(15)
     assert world.standin.messages == []
     assert world.queue_bodies("lookup_queue") == ["0", "0", "0"]
+
+
+@pytest.mark.parametrize("world", [[trail_entry("sg-0fff", START + timedelta(seconds=5))]], indirect=True)
+def test_local_routes_drive_the_pipeline(world: World) -> None:
+    """The chalice-local routes deliver, tick, and show queues, state and a Slack preview."""
+    http = world.client.http
+    message = json.loads(sg_notification("sg-0fff", CAPTURE))
+    reply = http.post("/local/sns", headers={"Content-Type": "application/json"}, body=json.dumps(message))
+    assert reply.status_code == 200 and json.loads(reply.body) == {"queued": 1, "dead_lettered": 0}
+    queues = json.loads(http.get("/local/queues").body)
+    assert queues["dispatch_queue"]["visible"] == 1
+    world.traveller.shift(400)
+    first = json.loads(http.post("/local/tick").body)
+    assert first["dispatch"]["changes"] == 1
+    world.traveller.shift(60)
+    json.loads(http.post("/local/tick").body)
+    state = json.loads(http.get("/local/state?prefix=out%23").body)["items"]
+    assert [row["kind"] for row in state] == ["manual_change"]
+    assert len(world.standin.messages) == 1
+    bad = http.post("/local/eventbridge", headers={"Content-Type": "application/json"}, body='"not an event"')
+    assert bad.status_code == 400
+
+
+def test_local_preview_shows_waiting_alerts_escaped(world: World) -> None:
+    from chalicelib.outcomes import Outcome
+
+    outcome = Outcome(kind="unattributed_change", outcome_id="ci:x", at="2024-05-01T12:00:00Z",
+                      account=ACCOUNT, region="us-east-1", resource_type="AWS::EC2::SecurityGroup",
+                      resource_id="sg-0123", resource_name="<!channel> evil")
+    world.deps.queue("slack_queue").send({"outcome": outcome.to_json()})
+    page = world.client.http.get("/local/slack-preview")
+    assert page.status_code == 200
+    text = page.body.decode() if isinstance(page.body, bytes) else page.body
+    assert "sg-0123" in text
+    assert "<!channel>" not in text
+    assert json.loads(world.client.http.get("/local/queues").body)["slack_queue"]["visible"] == 1
