@@ -218,7 +218,8 @@ def test_dead_letters_are_redriven_a_few_times_then_kept_in_s3(world: World) -> 
     redriven = sqs.receive_message(QueueUrl=world.deps.env.lookup_queue_url, MessageAttributeNames=["All"])
     assert redriven.get("Messages") == [] or "Messages" not in redriven  # delayed, not yet visible
     world.traveller.shift(61)
-    message = sqs.receive_message(QueueUrl=world.deps.env.lookup_queue_url, MessageAttributeNames=["All"])["Messages"][0]
+    url = world.deps.env.lookup_queue_url
+    message = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"][0]
     assert message["MessageAttributes"]["mcd-redrives"]["StringValue"] == "1"
 
 
