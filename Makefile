@@ -3,8 +3,9 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell sh scripts/find-python.sh)
+STAGE   ?= dev
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo bench clean deploy teardown
 
 setup: $(STAMP)
 
@@ -26,6 +27,13 @@ demo: setup
 
 bench: setup
 	$(PY) -m chalicelib.devtools.bench
+
+# docs/deployment.md. Extra options go in ARGS, e.g. ARGS=--yes or ARGS=--config-topic-arn=arn:aws:sns:...
+deploy: setup
+	$(PY) scripts/deploy.py deploy --stage $(STAGE) $(ARGS)
+
+teardown: setup
+	$(PY) scripts/deploy.py teardown --stage $(STAGE) $(ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

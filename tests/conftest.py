@@ -18,7 +18,32 @@ os.environ["MCD_LOCAL_ROUTES"] = "1"  # the local-stage routes are tested with C
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_key, None)
 
+import botocore.handlers  # noqa: E402
+
 import moto  # noqa: E402,F401  (must precede every boto3 client)
+
+APP_FILE = str(ROOT / "app.py")
+APP_CODE = str(ROOT / "chalicelib") + os.sep
+DEV_CODE = str(ROOT / "chalicelib" / "devtools") + os.sep
+# Every AWS operation the app's own code performs during the suite: (service, operation name).
+AWS_CALLS: set[tuple[str, str]] = set()
+
+
+def _record_app_calls(model, **_):  # type: ignore[no-untyped-def]
+    """Record calls whose stack passes through app.py or chalicelib (dev tools and tests excluded)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name == APP_FILE or (name.startswith(APP_CODE) and not name.startswith(DEV_CODE)):
+            AWS_CALLS.add((model.service_model.service_name, model.name))
+            return None
+        frame = frame.f_back
+    return None
+
+
+# Registered before any botocore session exists, so every client of the suite carries it, and it runs
+# before handlers attached to one client (the simulated LookupEvents answers through one).
+botocore.handlers.BUILTIN_HANDLERS.append(("before-call.*.*", _record_app_calls))
 
 
 @pytest.fixture

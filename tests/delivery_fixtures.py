@@ -3,7 +3,7 @@ stand-in and a simulated clock (time-machine, ``tick=False``; ``deps.sleep`` mov
 
 ``open_bench(monkeypatch, standin)`` sets one up; a test module wraps it in its own fixture. The
 stand-in is shared by a module's tests (``shared_standin``; stopping one takes up to 0.5 s) and
-reset for each bench.
+reset for each bench; so may be the boto3 clients (moto intercepts them in every ``mock_aws``).
 """
 
 from __future__ import annotations
@@ -165,10 +165,12 @@ def reset_standin(standin: SlackStandIn) -> None:
 
 
 @contextmanager
-def open_bench(monkeypatch: pytest.MonkeyPatch, standin: SlackStandIn) -> Iterator[Bench]:
+def open_bench(monkeypatch: pytest.MonkeyPatch, standin: SlackStandIn,
+               factory: ClientFactory | None = None) -> Iterator[Bench]:
+    """A bench in a fresh emulated AWS; ``factory`` may be shared (creating boto3 clients is slow)."""
     reset_standin(standin)
     with mock_aws(), time_machine.travel(START, tick=False) as traveller:
-        factory = ClientFactory(REGION)
+        factory = factory or ClientFactory(REGION)
         env = create_resources(factory.client, REGION, prefix=PREFIX, settings={},
                                slack_secret_value=json.dumps({"url": standin.webhook_url("default")}))
         monkeypatch.setenv("MCD_SLACK_API_URL", f"{standin.base_url}/api/")
