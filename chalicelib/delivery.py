@@ -63,7 +63,6 @@ class _Entry:
 @dataclass
 class _Run:
     deps: Deps
-    settings: Settings
     deadline: float
     counts: dict[str, int] = field(default_factory=lambda: {
         "posted": 0, "messages": 0, "updates": 0, "held": 0, "retried": 0, "deferred": 0, "dead_lettered": 0,
@@ -71,6 +70,14 @@ class _Run:
     blocked: dict[str, float] = field(default_factory=dict)  # destination -> clock until which it is not called
     refused: dict[str, str] = field(default_factory=dict)  # destination -> why it refuses every message
     last_call: dict[str, float] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Read on first use: an idle run costs one ReceiveMessage and nothing else."""
+        if self._settings is None:
+            self._settings = self.deps.settings()
+        return self._settings
 
 
 def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) -> list[Destination]:
@@ -99,7 +106,7 @@ def group_key(outcome: Outcome) -> str:
 
 
 def slack_send(deps: Deps) -> dict[str, int]:
-    run = _Run(deps, deps.settings(), deps.deadline())
+    run = _Run(deps, deps.deadline())
     groups: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
     for entry in _collect(run):
         groups[(entry.destination, group_key(entry.outcome))].append(entry)

@@ -32,6 +32,8 @@ log = logging.getLogger("mcd.lookup")
 
 MAX_SWEEP_PAGES = 20
 SWEEP_PAUSE = timedelta(minutes=10)
+SUPPRESS_SETTLE = timedelta(minutes=10)
+SETTLE_ALWAYS_UP_TO = 3
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
 MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
@@ -101,11 +103,18 @@ def _resolve_group(deps: Deps, settings: Settings, region: str,
     jobs = [job for job, _ in members]
     _gather(deps, region, jobs, pool, previous, lookback, decide)
     now = deps.now()
+    # Settling costs nothing while the region is swept for other jobs anyway, and little for a few jobs.
+    sweeping_on = len(jobs) <= SETTLE_ALWAYS_UP_TO or any(decide(j) is None for j in jobs if not j.is_followup)
     for job, message in members:
         found = decide(job)
         if job.is_followup:
             counts["followups"] += 1
             _follow_up(deps, job, found, message, now)
+        elif found is not None and found.verdict is not None and sweeping_on and _settling(job, now):
+            # A suppression is not urgent: while this region is swept anyway, wait a little in case an
+            # untrusted call on the same item becomes visible later than the trusted one.
+            counts["settling"] = counts.get("settling", 0) + 1
+            _requeue(deps, job, now + timedelta(minutes=1), message, now)
         elif found is not None:
             counts["decided"] += 1
             _decided(deps, job, found, message, now)
@@ -127,10 +136,10 @@ def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
     pending = [j for j in jobs if decide(j) is None or j.is_followup]
     if not pending:
         return
+    now = deps.now()
     windows = {j.change_key: attr.window(j.change, previous[j.change_key], lookback) for j in pending}
     per_name_cost = sum(len(attr.lookup_names(j.change)[:MAX_NAMES]) for j in pending)
     unprofitable: dict[str, datetime] = deps.memory.setdefault("sweep_unprofitable", {})
-    now = deps.now()
     if per_name_cost >= 2 and unprofitable.get(region, now) <= now:
         # One sweep of every write call in the group's window usually costs a page or two, where
         # looking each name up costs a call per name; stop early when it would not be cheaper.
@@ -165,6 +174,10 @@ def _fetch(lookups, pool: _Pool, region: str, attribute: str, value: str,
     pool.fetched.add(key)
     events, _complete = lookups.lookup(region, attribute, value, start, end, max_pages=4)
     pool.add(events)
+
+
+def _settling(job: LookupJob, now: datetime) -> bool:
+    return job.change.capture_time is not None and now < job.change.capture_time + SUPPRESS_SETTLE
 
 
 def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:

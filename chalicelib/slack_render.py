@@ -1249,7 +1249,11 @@ def _ip_value(outcome: Outcome) -> str:
 
 
 def _place_value(outcome: Outcome) -> tuple[str, str]:
-    return _esc(outcome.account or "unknown", 40), _esc(outcome.region or "unknown", 40)
+    account = _esc(outcome.account or "unknown", 40)
+    alias = outcome.extra.get("account_alias") if isinstance(outcome.extra, dict) else None
+    if isinstance(alias, str) and alias:
+        account = f"{_esc(alias, 60)} ({account})"
+    return account, _esc(outcome.region or "unknown", 40)
 
 
 def _error_text(outcome: Outcome, limit: int = 300) -> str | None:

@@ -173,23 +173,27 @@ def deploy_stack(cfn: Any, stage: str, given: dict[str, str]) -> dict[str, str]:
     name = stack_name(stage)
     body = TEMPLATE.read_text()
     declared = template_parameters(body)
+    stack_parameters(stage, given, None, declared)  # refuse unknown parameters before touching anything
     existing = describe_stack(cfn, name)
     if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
-        raise DeployError(f"stack {name} failed to create earlier (ROLLBACK_COMPLETE); delete it first: "
-                          f"python scripts/deploy.py teardown --stage {stage}")
+        # A failed first create leaves an empty stack that can only be deleted.
+        say(f"stack {name} failed to create earlier (ROLLBACK_COMPLETE, no resources left); deleting it first")
+        cfn.delete_stack(StackName=name)
+        wait(cfn, "stack_delete_complete", name)
+        existing = None
     tags = [{"Key": "mcd-stage", "Value": stage}]
     if existing is None:
         say(f"creating stack {name} from {TEMPLATE.relative_to(ROOT)}")
-        cfn.create_stack(StackName=name, TemplateBody=body, Parameters=stack_parameters(stage, given, None, declared),
-                         Tags=tags, OnFailure="ROLLBACK")
+        params = stack_parameters(stage, given, None, declared)
+        cfn.create_stack(StackName=name, TemplateBody=body, Parameters=params, Tags=tags, OnFailure="ROLLBACK")
         wait(cfn, "stack_create_complete", name)
         say(f"stack {name} created")
     else:
         previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in existing.get("Parameters") or []}
         say(f"updating stack {name} (now {existing['StackStatus']})")
         try:
-            cfn.update_stack(StackName=name, TemplateBody=body, Parameters=stack_parameters(stage, given, previous, declared),
-                             Tags=tags)
+            params = stack_parameters(stage, given, previous, declared)
+            cfn.update_stack(StackName=name, TemplateBody=body, Parameters=params, Tags=tags)
         except ClientError as error:
             if NO_UPDATES not in str(error):
                 raise
@@ -256,11 +260,16 @@ def deploy(args: argparse.Namespace) -> None:
     region = sess.region_name
     say(f"stage {args.stage}, region {region}" + (f", endpoint {os.environ['AWS_ENDPOINT_URL']}"
                                                   if os.environ.get("AWS_ENDPOINT_URL") else ""))
+    config = json.loads(CONFIG.read_text())
+    stage_env = (config.get("stages", {}).get(args.stage) or {}).get("environment_variables") or {}
+    if stage_env.get("MCD_LOCAL_ROUTES") == "1" and not os.environ.get("AWS_ENDPOINT_URL") and not args.stack_only:
+        raise DeployError(f"stage {args.stage} carries the unauthenticated `chalice local` debug routes "
+                          "(MCD_LOCAL_ROUTES=1): deploy it only to an emulator (AWS_ENDPOINT_URL) or with --stack-only")
     given = dict(args.parameter or [])
     if args.config_topic_arn is not None:
         given["ConfigTopicArn"] = args.config_topic_arn
     outputs = deploy_stack(sess.client("cloudformation"), args.stage, given)
-    config = json.loads(CONFIG.read_text())
+    config = json.loads(CONFIG.read_text())  # re-read: keep edits made while the stack deployed
     updated = apply_outputs(config, args.stage, outputs)
     before = config["stages"][args.stage].get("environment_variables", {})
     changed = [v for v in OUTPUT_TO_ENV.values() if before.get(v) != updated["stages"][args.stage]

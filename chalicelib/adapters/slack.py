@@ -94,8 +94,8 @@ def post_webhook(url: Secret, payload: dict[str, Any]) -> Delivery:
     if not _usable_url(url.reveal()):
         return Delivery("permanent", "the webhook secret does not hold an https:// URL", code="bad_url",
                         whole_destination=True)
-    client = WebhookClient(url.reveal(), timeout=TIMEOUT_SECONDS, logger=_SDK_LOG, retry_handlers=[])
     try:
+        client = WebhookClient(url.reveal(), timeout=TIMEOUT_SECONDS, logger=_SDK_LOG, retry_handlers=[])
         response = client.send_dict(payload)
     except Exception as error:  # timeouts, refused connections, TLS: all worth another try
         return Delivery("retry", f"webhook request failed: {type(error).__name__}")
@@ -117,9 +117,9 @@ def post_bot(token: Secret, channel: str, payload: dict[str, Any], update_ts: st
         base = base_url or api_base_url()
     except SlackConfigurationError as error:
         return Delivery("retry", str(error), code="bad_api_url")
-    client = WebClient(token=token.reveal(), base_url=base, timeout=TIMEOUT_SECONDS, logger=_SDK_LOG,
-                       retry_handlers=[])
     try:
+        client = WebClient(token=token.reveal(), base_url=base, timeout=TIMEOUT_SECONDS, logger=_SDK_LOG,
+                           retry_handlers=[])
         if update_ts:
             body = {k: v for k, v in payload.items() if k not in ("unfurl_links", "unfurl_media")}
             response = client.chat_update(channel=channel, ts=update_ts, **body)

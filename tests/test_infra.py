@@ -1,0 +1,312 @@
+"""infra/stack.yaml and scripts/deploy.py: lint-clean, deployable into moto, outputs mapped onto config.json.
+
+moto 5.2.5's CloudFormation creates the queues, the bucket (with its encryption), the table (keys),
+the SSM parameter and the SNS topic. It skips AWS::SecretsManager::Secret, AWS::S3::BucketPolicy
+and AWS::SNS::TopicPolicy, and ignores the bucket's public access block, lifecycle and ownership
+controls and the table's TTL; those are checked on the template itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "infra" / "stack.yaml"
+CONFIG = ROOT / ".chalice" / "config.json"
+REGION = "us-east-1"
+
+
+def _load_deploy_script():
+    spec = importlib.util.spec_from_file_location("mcd_deploy_script", ROOT / "scripts" / "deploy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+deploy = _load_deploy_script()
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    decoded, errors = decode(str(TEMPLATE))
+    assert not errors, errors
+    return decoded
+
+
+@pytest.fixture
+def moto_stack():
+    """The stack created in moto with Stage=local: (outputs, client factory)."""
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        outputs = deploy.deploy_stack(cfn, "local", {})
+        yield outputs, lambda service: boto3.client(service, region_name=REGION)
+
+
+def _lambda_timeout(config: dict[str, Any], stage: str, function: str) -> int:
+    stage_cfg = config["stages"][stage]
+    fn = stage_cfg.get("lambda_functions", {}).get(function, {})
+    return int(fn.get("lambda_timeout", stage_cfg.get("lambda_timeout", config.get("lambda_timeout", 60))))
+
+
+# ------------------------------------------------------------------------------------------------
+# The template
+
+
+def test_cfn_lint_reports_nothing_not_even_informational():
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(TEMPLATE, config=ManualArgs(regions=["us-east-1", "eu-west-1", "eu-central-1"],
+                                                    include_checks=["I"]))
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+
+
+def test_outputs_are_exactly_the_mapped_environment_variables(template):
+    outputs = template["Outputs"]
+    assert set(outputs) == set(deploy.OUTPUT_TO_ENV)
+    for name, variable in deploy.OUTPUT_TO_ENV.items():
+        assert outputs[name]["Description"].startswith(variable + " "), name
+        assert "Export" not in outputs[name]
+    from chalicelib.bootstrap import Environment
+
+    # The outputs alone make a complete environment, and every stage has a slot for each of them.
+    env = Environment.from_env({variable: f"value-of-{variable}" for variable in deploy.OUTPUT_TO_ENV.values()})
+    assert env.settings_ref == "value-of-MCD_SETTINGS" and env.slack_secret == "value-of-MCD_SLACK_SECRET"
+    for stage, settings in json.loads(CONFIG.read_text())["stages"].items():
+        assert set(deploy.OUTPUT_TO_ENV.values()) <= set(settings["environment_variables"]), stage
+
+
+def test_deploy_script_reads_the_template_parameters(template):
+    assert deploy.template_parameters(TEMPLATE.read_text()) == list(template["Parameters"])
+
+
+def test_visibility_timeouts_exceed_the_consumers_timeouts_in_every_stage(template):
+    resources = template["Resources"]
+    config = json.loads(CONFIG.read_text())
+    consumers = {"DispatchQueue": "dispatch", "LookupQueue": "lookup", "SlackQueue": "slack_send",
+                 "DispatchDeadLetterQueue": "dl_retry", "LookupDeadLetterQueue": "dl_retry",
+                 "SlackDeadLetterQueue": "dl_retry"}
+    for queue, function in consumers.items():
+        visibility = resources[queue]["Properties"]["VisibilityTimeout"]
+        for stage in config["stages"]:
+            assert visibility > _lambda_timeout(config, stage, function), (queue, stage)
+    for queue in ("DispatchQueue", "LookupQueue", "SlackQueue"):
+        props = resources[queue]["Properties"]
+        assert props["RedrivePolicy"]["maxReceiveCount"] == 5
+        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert resources[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 86_400
+        assert props["SqsManagedSseEnabled"] and resources[dlq]["Properties"]["SqsManagedSseEnabled"]
+
+
+def test_archive_bucket_is_private_encrypted_tls_only_and_expires(template):
+    resources = template["Resources"]
+    props = resources["ArchiveBucket"]["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert rule["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = {r.get("Prefix"): r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["AWSLogs/"]["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    assert template["Parameters"]["ArchiveRetentionDays"]["Default"] == 400
+    assert rules["dead-letter/"]["ExpirationInDays"] == {"Ref": "DeadLetterRetentionDays"}
+    (deny,) = resources["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_table_secret_parameter_and_topic(template):
+    resources = template["Resources"]
+    table = resources["StateTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    pitr = table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    assert pitr == {"Fn::If": ["IsProd", True, False]}
+    secret = resources["SlackWebhookSecret"]["Properties"]
+    assert secret["Name"] == {"Fn::Sub": "mcd/${Stage}/slack-webhook"}
+    assert "hooks.slack.com" not in secret["SecretString"] and "REPLACE_ME" in secret["SecretString"]
+    assert resources["SettingsParameter"]["Properties"]["Type"] == "String"
+    assert resources["ConfigTopic"]["Condition"] == "CreateConfigTopic"
+    statement = resources["ConfigTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "config.amazonaws.com"} and statement["Action"] == "sns:Publish"
+    # Chalice subscribes the ingest function and grants SNS the invoke permission itself.
+    kinds = {r["Type"] for r in resources.values()}
+    assert not kinds & {"AWS::SNS::Subscription", "AWS::Lambda::Permission", "AWS::Lambda::Function"}
+
+
+# ------------------------------------------------------------------------------------------------
+# The stack in moto
+
+
+def test_stack_deploys_into_moto_and_every_output_resolves(moto_stack):
+    outputs, client = moto_stack
+    assert set(outputs) >= set(deploy.OUTPUT_TO_ENV)
+    assert all(outputs[name] for name in deploy.OUTPUT_TO_ENV)
+    assert outputs["McdSettings"] == "ssm:/mcd/local/settings"
+    assert outputs["McdSlackSecret"] == "mcd/local/slack-webhook"
+    assert outputs["McdConfigTopic"] == f"arn:aws:sns:{REGION}:123456789012:config-changes-local"
+    assert outputs["McdStateTable"] == "mcd-local-state"
+    status = client("cloudformation").describe_stacks(StackName="mcd-local")["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE"
+
+
+def test_moto_queues_have_their_dead_letter_queues(moto_stack):
+    outputs, client = moto_stack
+    sqs = client("sqs")
+    for name, visibility in (("Dispatch", "180"), ("Lookup", "360"), ("Slack", "180")):
+        attrs = sqs.get_queue_attributes(QueueUrl=outputs[f"Mcd{name}QueueUrl"], AttributeNames=["All"])["Attributes"]
+        dlq = sqs.get_queue_attributes(QueueUrl=outputs[f"Mcd{name}DlqUrl"], AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attrs["RedrivePolicy"])
+        assert redrive == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
+        assert attrs["VisibilityTimeout"] == visibility
+        assert dlq["MessageRetentionPeriod"] == "1209600"
+        assert "RedrivePolicy" not in dlq
+
+
+def test_moto_table_bucket_parameter_and_topic_exist(moto_stack):
+    outputs, client = moto_stack
+    table = client("dynamodb").describe_table(TableName=outputs["McdStateTable"])["Table"]
+    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
+    attributes = {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]}
+    assert attributes == {("pk", "S"), ("sk", "S")}
+    s3 = client("s3")
+    s3.head_bucket(Bucket=outputs["McdArchiveBucket"])
+    rule = s3.get_bucket_encryption(Bucket=outputs["McdArchiveBucket"])["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    parameter = client("ssm").get_parameter(Name=outputs["McdSettings"][4:])["Parameter"]
+    assert parameter["Type"] == "String" and json.loads(parameter["Value"])["trusted_principals"] == []
+    client("sns").get_topic_attributes(TopicArn=outputs["McdConfigTopic"])
+
+
+def test_redeploy_updates_in_place(moto_stack):
+    outputs, client = moto_stack
+    assert deploy.deploy_stack(client("cloudformation"), "local", {}) == outputs
+
+
+def test_existing_config_topic_is_used_not_created_and_kept_on_redeploy():
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        sns = boto3.client("sns", region_name=REGION)
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        topic = sns.create_topic(Name="aws-config-delivery")["TopicArn"]
+        outputs = deploy.deploy_stack(cfn, "dev", {"ConfigTopicArn": topic})
+        assert outputs["McdConfigTopic"] == topic
+        assert [t["TopicArn"] for t in sns.list_topics()["Topics"]] == [topic]
+        # Nothing given this time: the stack's current parameter values are kept (an empty
+        # ConfigTopicArn would make the stack create its own topic).
+        assert deploy.deploy_stack(cfn, "dev", {}) == outputs
+        assert [t["TopicArn"] for t in sns.list_topics()["Topics"]] == [topic]
+
+
+class _UnchangedStack:
+    """CloudFormation answering an update of an unchanged stack as AWS does (moto compares Number
+    parameters as int against the strings sent, so it never says this for a stack with defaults)."""
+
+    def __init__(self, outputs: dict[str, str]) -> None:
+        self.outputs = outputs
+        self.updates: list[dict[str, Any]] = []
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        return {"Stacks": [{"StackName": StackName, "StackStatus": "UPDATE_COMPLETE",
+                            "Parameters": [{"ParameterKey": "Stage", "ParameterValue": "dev"},
+                                           {"ParameterKey": "ArchiveRetentionDays", "ParameterValue": "730"}],
+                            "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]}]}
+
+    def update_stack(self, **kwargs: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        self.updates.append(kwargs)
+        raise ClientError({"Error": {"Code": "ValidationError", "Message": "No updates are to be performed."}},
+                          "UpdateStack")
+
+
+def test_redeploy_of_an_unchanged_stack_is_tolerated(capsys):
+    cfn = _UnchangedStack(OUTPUTS)
+    assert deploy.deploy_stack(cfn, "dev", {}) == OUTPUTS
+    assert "stack mcd-dev is up to date" in capsys.readouterr().out
+    (update,) = cfn.updates
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in update["Parameters"]} == {
+        "Stage": "dev", "ArchiveRetentionDays": "730"}
+
+
+def test_emptying_the_archive_removes_every_version():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="archive")
+        s3.put_bucket_versioning(Bucket="archive", VersioningConfiguration={"Status": "Enabled"})
+        for _ in range(3):
+            s3.put_object(Bucket="archive", Key="AWSLogs/a.json", Body=b"{}")
+        s3.put_object(Bucket="archive", Key="dead-letter/b.json", Body=b"{}")
+        s3.delete_object(Bucket="archive", Key="dead-letter/b.json")
+        assert deploy.empty_bucket(s3, "archive") == 5
+        s3.delete_bucket(Bucket="archive")
+        assert deploy.empty_bucket(s3, "no-such-bucket") == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing the outputs into .chalice/config.json
+
+
+OUTPUTS = {name: f"value-of-{variable}" for name, variable in deploy.OUTPUT_TO_ENV.items()}
+
+
+def test_apply_outputs_writes_only_the_stage_resource_keys(tmp_path):
+    copy = tmp_path / "config.json"
+    copy.write_text(CONFIG.read_text())
+    original = json.loads(copy.read_text())
+    snapshot = json.loads(copy.read_text())
+    updated = deploy.apply_outputs(original, "dev", {**OUTPUTS, "SomethingElse": "ignored"})
+    assert original == snapshot  # the input is not modified
+    copy.write_text(deploy.config_text(updated))
+    written = json.loads(copy.read_text())
+    env = written["stages"]["dev"]["environment_variables"]
+    for variable in deploy.OUTPUT_TO_ENV.values():
+        assert env[variable] == f"value-of-{variable}"
+    assert "SomethingElse" not in json.dumps(written)
+    # Everything else is as it was: other stages, other keys of this stage, other variables.
+    for variable in set(env) - set(deploy.OUTPUT_TO_ENV.values()):
+        assert env[variable] == snapshot["stages"]["dev"]["environment_variables"][variable]
+    assert list(env) == list(snapshot["stages"]["dev"]["environment_variables"])  # order kept
+    written["stages"]["dev"]["environment_variables"] = snapshot["stages"]["dev"]["environment_variables"]
+    assert written == snapshot
+
+
+def test_config_text_keeps_the_file_formatting():
+    text = CONFIG.read_text()
+    assert deploy.config_text(json.loads(text)) == text
+
+
+def test_apply_outputs_refuses_missing_outputs_and_unknown_stages():
+    config = json.loads(CONFIG.read_text())
+    with pytest.raises(deploy.DeployError, match="McdStateTable"):
+        deploy.apply_outputs(config, "dev", {k: v for k, v in OUTPUTS.items() if k != "McdStateTable"})
+    with pytest.raises(deploy.DeployError, match="no stage 'qa'"):
+        deploy.apply_outputs(config, "qa", OUTPUTS)
+
+
+def test_stack_parameters_keep_current_values_and_drop_removed_ones():
+    declared = ["Stage", "ConfigTopicArn", "ArchiveRetentionDays"]
+    params = deploy.stack_parameters("prod", {"ArchiveRetentionDays": "730"},
+                                     {"Stage": "prod", "ConfigTopicArn": "arn:x", "Removed": "1"}, declared)
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in params} == {
+        "Stage": "prod", "ConfigTopicArn": "arn:x", "ArchiveRetentionDays": "730"}
+    with pytest.raises(deploy.DeployError, match="Nope"):
+        deploy.stack_parameters("dev", {"Nope": "1"}, None, declared)
+
+
+def test_prod_teardown_needs_confirmation(monkeypatch):
+    monkeypatch.setattr(deploy.sys, "stdin", io.StringIO())  # not a terminal: no prompt
+    assert deploy.confirm("dev", yes=False)
+    assert deploy.confirm("prod", yes=True)
+    assert not deploy.confirm("prod", yes=False)

@@ -1,0 +1,223 @@
+"""Settings validation (``chalicelib.settings``): defaults, errors that name the key, nothing secret in settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import ConfigurationError
+from chalicelib.settings import DEFAULT_IGNORED_RESOURCE_TYPES, Destination, Route, Settings
+
+ACCT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCT}:role/terraform-apply"
+
+
+def error_of(data: Any) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_dict(data)
+    return str(caught.value)
+
+
+# --- defaults -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [None, {}, {"$comment": "nothing set"}])
+def test_empty_settings_are_the_defaults(data: Any):
+    assert Settings.from_dict(data) == Settings()
+
+
+def test_defaults_follow_the_documented_meaning():
+    settings = Settings()
+    assert settings.trusted_principals == ()
+    assert settings.trust_aws_services is True
+    assert settings.ignored_resource_types == {t.lower() for t in DEFAULT_IGNORED_RESOURCE_TYPES}
+    assert {t.lower() for t in DEFAULT_IGNORED_RESOURCE_TYPES} == {
+        "aws::ssm::managedinstanceinventory", "aws::config::resourcecompliance", "aws::ssm::patchcompliance",
+        "aws::ssm::associationcompliance"}
+    assert 0 < settings.give_up_minutes <= 90  # the detector gives up at most 90 minutes after delivery
+    assert settings.lookback_minutes >= 5
+    assert settings.destinations == () and settings.routes == ()
+
+
+def test_bundled_default_settings_file_is_valid():
+    path = Path(__file__).resolve().parents[1] / "chalicelib" / "default_settings.json"
+    settings = Settings.from_dict(json.loads(path.read_text()))
+    assert settings.trust_aws_services is True
+    assert settings.trusted_principals == ()
+
+
+def test_a_full_document_is_read():
+    settings = Settings.from_dict({
+        "trusted_principals": [ROLE, f"arn:aws:iam::{ACCT}:user/jenkins", f"arn:aws:iam::{ACCT}:root"],
+        "trust_aws_services": False,
+        "ignored_resource_types": ["AWS::EC2::NetworkInterface"],
+        "lookback_minutes": 30,
+        "give_up_minutes": 90,
+        "burst_window_seconds": 0,
+        "destinations": [{"name": "sec", "type": "bot", "secret": "mcd/slack-bot", "channel": "C0123456789"},
+                         {"name": "ops", "secret": "ssm:/mcd/ops-webhook"}],
+        "routes": [{"kinds": ["console_signin"], "destinations": ["sec"]},
+                   {"accounts": [ACCT], "min_severity": "medium", "destinations": ["ops", "sec"]}],
+        "direct_rules": {"include": ["*SecurityGroup*"]},
+        "account_aliases": {ACCT: "prod"},
+    })
+    assert settings.trusted_principals[0] == ROLE
+    assert settings.trust_aws_services is False
+    assert settings.ignored_resource_types == frozenset({"aws::ec2::networkinterface"})
+    assert (settings.lookback_minutes, settings.give_up_minutes, settings.burst_window_seconds) == (30, 90, 0)
+    assert settings.destinations == (Destination("sec", "bot", "mcd/slack-bot", "C0123456789"),
+                                     Destination("ops", "webhook", "ssm:/mcd/ops-webhook"))
+    assert settings.routes[0] == Route(destinations=("sec",), kinds=("console_signin",))
+    assert settings.routes[1].destinations == ("ops", "sec") and settings.routes[1].min_severity == "medium"
+    assert settings.account_aliases == {ACCT: "prod"}
+
+
+def test_ignored_resource_types_replace_the_defaults_and_compare_case_insensitively():
+    types = ["AWS::SSM::ManagedInstanceInventory", "aws::ec2::VOLUME"]
+    settings = Settings.from_dict({"ignored_resource_types": types})
+    assert settings.ignored_resource_types == frozenset({"aws::ssm::managedinstanceinventory", "aws::ec2::volume"})
+    assert Settings.from_dict({"ignored_resource_types": []}).ignored_resource_types == frozenset()
+
+
+# --- trusted principals -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", [
+    ROLE,
+    f"arn:aws:iam::{ACCT}:role/terraform-*",
+    f"arn:aws:iam::{ACCT}:role/ci/terraform-apply",
+    f"arn:aws:iam::{ACCT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*",
+    f"arn:aws-us-gov:iam::{ACCT}:role/platform/terraform-*",
+    f"arn:aws-cn:iam::{ACCT}:role/deployer",
+    f"arn:aws:iam::{ACCT}:user/jenkins-deployer",
+    f"arn:aws:iam::{ACCT}:root",
+    "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+])
+def test_role_user_and_root_patterns_are_accepted(pattern: str):
+    assert Settings.from_dict({"trusted_principals": [pattern]}).trusted_principals == (pattern,)
+
+
+@pytest.mark.parametrize("pattern", [
+    f"arn:aws:sts::{ACCT}:assumed-role/terraform-apply/aws-go-sdk-1725376752631404304",
+    f"arn:aws:sts::{ACCT}:assumed-role/terraform-apply/*",
+    f"arn:aws-us-gov:sts::{ACCT}:assumed-role/break-glass/k.mbeki",
+    f"arn:aws-cn:sts::{ACCT}:assumed-role/deployer/ci",
+])
+def test_session_arns_are_rejected(pattern: str):
+    message = error_of({"trusted_principals": [pattern]})
+    assert pattern in message
+    assert "session" in message
+
+
+@pytest.mark.parametrize("pattern", [
+    "terraform",
+    f"arn:aws:sts::{ACCT}:federated-user/r.iyer",
+    f"arn:aws:s3:::bucket-{ACCT}",
+    f"arn:aws:iam::{ACCT}:policy/AdministratorAccess",
+    f"arn:aws:iam::{ACCT}:group/admins",
+    f"arn:aws:iam::{ACCT}:role/",
+    f"arn:aws-iso-x:iam::{ACCT}:role/x",
+    f"AROA6ILCDDF4YDZ7I5RK6:{ACCT}",
+])
+def test_anything_but_an_iam_role_user_or_root_pattern_is_rejected(pattern: str):
+    message = error_of({"trusted_principals": [pattern]})
+    assert pattern in message and "trusted principal" in message
+
+
+@pytest.mark.parametrize("value", [ROLE, [ROLE, ""], [ROLE, 7], {"role": ROLE}])
+def test_trusted_principals_must_be_a_list_of_strings(value: Any):
+    assert "trusted_principals" in error_of({"trusted_principals": value})
+
+
+# --- errors name the key ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"trusted_principal": [ROLE]}, "trusted_principal"),
+    ({"slack_webhook_url": "https://hooks.slack.com/services/T000/B000/XXXX"}, "slack_webhook_url"),
+    ({"trust_aws_services": "false"}, "trust_aws_services"),
+    ({"trust_aws_services": 0}, "trust_aws_services"),
+    ({"ignored_resource_types": "AWS::EC2::Volume"}, "ignored_resource_types"),
+    ({"ignored_resource_types": [""]}, "ignored_resource_types"),
+    ({"lookback_minutes": 0}, "lookback_minutes"),
+    ({"lookback_minutes": "15"}, "lookback_minutes"),
+    ({"give_up_minutes": 91}, "give_up_minutes"),
+    ({"give_up_minutes": True}, "give_up_minutes"),
+    ({"give_up_minutes": 45.5}, "give_up_minutes"),
+    ({"burst_window_seconds": -1}, "burst_window_seconds"),
+    ({"destinations": {"name": "x"}}, "destinations"),
+    ({"routes": "all"}, "routes"),
+    ({"direct_rules": ["*Policy*"]}, "direct_rules"),
+    ({"account_aliases": [ACCT]}, "account_aliases"),
+])
+def test_errors_name_the_key(data: dict[str, Any], key: str):
+    assert key in error_of(data)
+
+
+def test_unknown_keys_are_all_named():
+    message = error_of({"trusted_principals": [ROLE], "trusted_princpals": [], "slack": {}})
+    assert "trusted_princpals" in message and "slack" in message
+
+
+def test_give_up_may_not_exceed_ninety_minutes_but_may_equal_it():
+    assert Settings.from_dict({"give_up_minutes": 90}).give_up_minutes == 90
+    assert "give_up_minutes" in error_of({"give_up_minutes": 120})
+
+
+# --- destinations and routes; no secrets in settings ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [
+    "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "http://hooks.example/slack",
+    "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "xoxp-1234-5678-90ab",
+])
+def test_webhook_urls_and_tokens_are_refused_in_settings(secret: str):
+    message = error_of({"destinations": [{"name": "alerts", "secret": secret}]})
+    assert "alerts" in message and "secret" in message
+    assert secret not in message  # the error itself must not echo the secret into logs
+
+
+@pytest.mark.parametrize("secret", [
+    "mcd/slack-webhook", "arn:aws:secretsmanager:us-east-1:123456789012:secret:mcd-AbC123", "ssm:/mcd/slack/webhook",
+])
+def test_secret_references_are_accepted(secret: str):
+    settings = Settings.from_dict({"destinations": [{"name": "alerts", "secret": secret}]})
+    assert settings.destinations[0].secret == secret
+
+
+@pytest.mark.parametrize("destination, words", [
+    ({"secret": "mcd/x"}, ["name"]),
+    ({"name": "", "secret": "mcd/x"}, ["name"]),
+    ({"name": "alerts"}, ["alerts", "secret"]),
+    ({"name": "alerts", "secret": ""}, ["alerts", "secret"]),
+    ({"name": "alerts", "type": "email", "secret": "mcd/x"}, ["type", "email"]),
+    ({"name": "alerts", "type": "bot", "secret": "mcd/x"}, ["alerts", "channel"]),
+    ("alerts", ["destination"]),
+])
+def test_bad_destinations_are_explained(destination: Any, words: list[str]):
+    message = error_of({"destinations": [destination]})
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("route, words", [
+    ({"destinations": ["nowhere"]}, ["nowhere"]),
+    ({"destinations": []}, ["destination"]),
+    ({"destinations": ["ops"], "min_severity": "critical"}, ["min_severity"]),
+    ({"destinations": ["ops"], "kinds": "console_signin"}, ["routes[].kinds"]),
+    ({"destinations": ["ops"], "accounts": [123456789012]}, ["routes[].accounts"]),
+    ("ops", ["route"]),
+])
+def test_bad_routes_are_explained(route: Any, words: list[str]):
+    message = error_of({"destinations": [{"name": "ops", "secret": "mcd/ops"}], "routes": [route]})
+    for word in words:
+        assert word in message
+
+
+def test_a_route_without_destinations_configured_names_the_unknown_destination():
+    assert "ops" in error_of({"routes": [{"destinations": ["ops"]}]})
