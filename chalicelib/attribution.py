@@ -16,6 +16,7 @@ IaC run is still a manual change); otherwise the latest call decides the suppres
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from chalicelib import trust
 from chalicelib.model import ConfigChange, Principal, TrailEvent
 
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")
+_NAMING_KEY = re.compile(r"(?:[Nn]ame|[Ii]d|Identifier|A[Rr][Nn]|[Bb]ucket|[Kk]ey)$")
 CAPTURE_TOLERANCE = timedelta(seconds=2)
 GLOBAL_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
 _ID_KEYS = ("groupId", "networkAclId", "routeTableId", "instanceId", "vpcId", "subnetId", "roleName",
@@ -113,7 +115,12 @@ def is_write(event: TrailEvent) -> bool:
 
 
 def event_keys(event: TrailEvent) -> frozenset[str]:
-    """Every identifier an event names: its indexed resources and the strings in its request and response."""
+    """Every identifier an event names: its indexed resources and the ids and names in its request/response.
+
+    Distinctive strings (ARNs, ids such as ``sg-0abc…`` or ``AROA…``) count wherever they appear;
+    plain words count only under a key that names something (``groupName``, ``bucketName``, ``roleName``),
+    so a resource called ``default`` is not referenced by every call with ``"tenancy": "default"``.
+    """
     keys: set[str] = set()
     for res in event.indexed_resources:
         if res.name:
@@ -123,7 +130,7 @@ def event_keys(event: TrailEvent) -> frozenset[str]:
                 keys.add(tail)
     raw = event.raw
     for part in ("requestParameters", "responseElements", "resources"):
-        _collect_strings(raw.get(part), keys, depth=0)
+        _collect_strings(raw.get(part), keys, naming=False, depth=0)
     return frozenset(keys)
 
 
@@ -187,21 +194,26 @@ def _unique(events: Iterable[TrailEvent]) -> list[TrailEvent]:
     return out
 
 
-def _collect_strings(value: Any, into: set[str], depth: int) -> None:
+def _collect_strings(value: Any, into: set[str], naming: bool, depth: int) -> None:
     if depth > 12:
         return
     if isinstance(value, str):
-        if 2 < len(value) < 300:
+        if 2 < len(value) < 300 and (naming or _distinctive(value)):
             into.add(value)
             tail = _arn_tail(value)
             if tail:
                 into.add(tail)
     elif isinstance(value, dict):
-        for item in value.values():
-            _collect_strings(item, into, depth + 1)
+        for key, item in value.items():
+            _collect_strings(item, into, isinstance(key, str) and _NAMING_KEY.search(key) is not None, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _collect_strings(item, into, depth + 1)
+            _collect_strings(item, into, naming, depth + 1)
+
+
+def _distinctive(value: str) -> bool:
+    """ARNs and id-like strings, which name one resource wherever they appear."""
+    return value.startswith("arn:") or (len(value) >= 8 and any(c.isdigit() for c in value) and " " not in value)
 
 
 def _arn_tail(arn: str | None) -> str | None:

@@ -19,7 +19,6 @@ for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_key, None)
 
 import botocore.handlers  # noqa: E402
-
 import moto  # noqa: E402,F401  (must precede every boto3 client)
 
 APP_FILE = str(ROOT / "app.py")

@@ -386,9 +386,6 @@ def test_service_calls_are_judged_by_their_principal_when_services_are_not_trust
     assert found is not None and found.verdict is None and found.principal.arn == CFN_AS_HUMAN["arn"]
 
 
-@pytest.mark.xfail(strict=True, reason="generic resource names match any string a call contains: Terraform's "
-                                       "RunInstances ('tenancy': 'default') is taken for a change to the VPC's "
-                                       "default security group (see tests/scenarios/own-07-*)")
 def test_a_generic_resource_name_inside_an_unrelated_call_is_not_a_reference():
     run = call("RunInstances", at(-30), TERRAFORM,
                params={"instanceType": "m7g.large", "networkInterfaceSet": {"items": [{"groupSet": {

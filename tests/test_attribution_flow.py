@@ -34,7 +34,7 @@ def test_a_person_seen_after_terraform_still_makes_it_a_manual_change() -> None:
 
 
 def test_a_person_seen_before_terraform_is_alerted_at_once() -> None:
-    story, event_id = _one_item_two_authors(human_delay=timedelta(minutes=3), terraform_delay=timedelta(minutes=8))
+    story, _ = _one_item_two_authors(human_delay=timedelta(minutes=3), terraform_delay=timedelta(minutes=8))
     result = run(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     posted = result.slack[0]["at"]
