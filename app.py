@@ -3,10 +3,30 @@
 import os
 
 from chalice import Chalice, Rate
+from chalice.app import CloudWatchEvent, SNSEvent
 
 from chalicelib import bootstrap
 
 app = Chalice(app_name="mcd")
+
+
+class TolerantCloudWatchEvent(CloudWatchEvent):
+    """Chalice's event class, minus its KeyError on an envelope without ``detail`` or ``version``."""
+
+    def _extract_attributes(self, event_dict):
+        defaults = {"version": "0", "account": "", "region": "", "detail": {}, "detail-type": "", "source": "",
+                    "time": "", "id": "", "resources": []}
+        super()._extract_attributes({**defaults, **(event_dict if isinstance(event_dict, dict) else {})})
+
+
+class TolerantSNSEvent(SNSEvent):
+    """Chalice's SNS event class, minus its KeyError on a record without ``Subject``."""
+
+    def _extract_attributes(self, event_dict):
+        try:
+            super()._extract_attributes(event_dict)
+        except (KeyError, IndexError, TypeError):
+            self.message, self.subject = "", None
 
 # Each handler imports only the stage it runs: a cold start compiles just what that function needs.
 
@@ -24,12 +44,16 @@ def ingest(event):
     return ingest_notification(event.to_dict(), bootstrap.deps())
 
 
-@app.on_cw_event(CONFIG_CHANGE_PATTERN)
-def config_event(event):
-    from chalicelib.ingest import config_event_as_sns
-    from chalicelib.ingest import ingest as ingest_notification
+if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config already publishes to the SNS topic
 
-    return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps())
+    @app.on_cw_event(CONFIG_CHANGE_PATTERN)
+    def config_event(event):
+        from chalicelib.ingest import config_event_as_sns
+        from chalicelib.ingest import ingest as ingest_notification
+
+        return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps())
+
+    config_event.event_class = TolerantCloudWatchEvent
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
@@ -80,6 +104,11 @@ def cloudwatch_logs(event, context):
 
     return direct(event, bootstrap.deps(), "cloudwatch_logs")
 
+
+# Bad input is normal input: the stage code decides what to do with an odd envelope, not Chalice.
+for _handler in (console_signin, api_call):
+    _handler.event_class = TolerantCloudWatchEvent
+ingest.event_class = TolerantSNSEvent
 
 if os.environ.get("MCD_LOCAL_ROUTES") == "1":  # chalice local --stage local only; never in dev/prod
     from chalicelib.devtools.local_routes import local

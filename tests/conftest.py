@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SECURITY_TOKEN="testing",
                   AWS_SESSION_TOKEN="testing", AWS_DEFAULT_REGION="us-east-1")
 os.environ["MCD_LOCAL_ROUTES"] = "1"  # the local-stage routes are tested with Chalice's test client
+os.environ["MCD_CONFIG_VIA_EVENTBRIDGE"] = "1"  # and the optional EventBridge ingestion of Config changes
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_key, None)
 

@@ -48,14 +48,42 @@ def _mrkdwn(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from chalicelib.devtools.embedded import (
+        chalice_deploy,
+        deploy_stack,
+        deployed_resources,
+        embedded_aws,
+        environment_from,
+    )
+    from chalicelib.devtools.preview import render_preview_html
+
+    args = sys.argv[1:] if argv is None else argv
     story = demo_story()
-    print(f"Replaying '{story['name']}':\n  {story['description']}\n")
-    started = time.perf_counter()
-    result = run(story)
-    elapsed = time.perf_counter() - started
+    region = story["home_region"]
     out = Path("out")
+    started = time.perf_counter()
+    print(f"Replaying '{story['name']}':\n  {story['description']}\n")
+    with embedded_aws(region) as endpoint:
+        print(f"[1/4] embedded AWS (moto server) at {endpoint}")
+        variables = deploy_stack(region)
+        print(f"[2/4] CloudFormation stack mcd-local from infra/stack.yaml: {len(variables)} outputs")
+        if "--no-chalice" not in args:
+            ok, log_tail = chalice_deploy(variables, region)
+            if ok:
+                resources = deployed_resources(region)
+                print(f"[3/4] chalice deploy --stage local: {len(resources['functions'])} functions, "
+                      f"{len(resources['rules'])} EventBridge rules, SNS → "
+                      f"{', '.join(resources['subscriptions']) or 'no subscription'}")
+            else:
+                print("[3/4] chalice deploy --stage local FAILED (the pipeline still runs in-process):")
+                print("      " + log_tail.replace("\n", "\n      "))
+        result = run(story, environment=environment_from(variables, region))
+        print(f"[4/4] story driven through the deployed queues, bucket, table and secret "
+              f"(simulated {story['start']} → {story['end']})\n")
+    elapsed = time.perf_counter() - started
     write_outputs(result, out / "demo")
     (out / "demo" / "scenario.json").write_text(json.dumps(story, indent=1))
+    (out / "slack-preview.html").write_text(render_preview_html(result.slack))
     print("Outcomes (simulated time):")
     for outcome in sorted(result.outcomes, key=lambda o: (o["at"], o["kind"])):
         who = outcome.get("principal_arn") or "-"
@@ -68,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(blocks_to_text(message["payload"]))
     print("=" * WIDTH)
     print(f"\n{summary(result)}")
-    print(f"Replayed {story['start']} → {story['end']} in {elapsed:.1f} s. Files: out/demo/")
+    print(f"Done in {elapsed:.1f} s; the embedded AWS is stopped. Files: out/demo/, out/slack-preview.html")
     return 0
 
 

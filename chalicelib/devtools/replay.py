@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -77,8 +78,13 @@ class _OutcomeCapture(logging.Handler):
 
 
 def run(scenario: dict[str, Any], *, prepare: Callable[[Any], None] | None = None,
-        verbose: bool = False) -> ReplayResult:
-    """Replay ``scenario``; ``prepare(context)`` may script faults before the clock starts (tests)."""
+        verbose: bool = False, environment: Any = None) -> ReplayResult:
+    """Replay ``scenario``; ``prepare(context)`` may script faults before the clock starts (tests).
+
+    Without ``environment`` the AWS services are moto's in-process mocks and the detector's resources
+    are created for the run. With one (the stage environment of a deployed stack, e.g. in a moto server
+    reached through ``AWS_ENDPOINT_URL``), the run uses those deployed resources.
+    """
     import app  # noqa: F401  (Chalice attaches a log handler to the "mcd" logger on import)
     from chalicelib.devtools.sandbox import fake_credentials
 
@@ -86,15 +92,19 @@ def run(scenario: dict[str, Any], *, prepare: Callable[[Any], None] | None = Non
         handler.setLevel(logging.INFO if verbose else logging.ERROR)
 
     home = str(scenario["home_region"])
-    fake_credentials(home)
+    if environment is None:  # a deployed environment comes with its own endpoint and credentials
+        fake_credentials(home)
     import time_machine
     from moto import mock_aws
 
     start = parse_time(scenario["start"])
     end = parse_time(scenario["end"])
     assert start and end
-    with mock_aws(), time_machine.travel(start, tick=False) as traveller:
-        return _Run(scenario, home, start, end, traveller).execute(prepare)
+    import contextlib
+
+    backend = contextlib.nullcontext() if environment is not None else mock_aws()
+    with backend, time_machine.travel(start, tick=False) as traveller:
+        return _Run(scenario, home, start, end, traveller).execute(prepare, environment)
 
 
 class _Run:
@@ -118,7 +128,7 @@ class _Run:
         if seconds > 0:
             self.traveller.shift(seconds)
 
-    def execute(self, prepare: Callable[[Any], None] | None) -> ReplayResult:
+    def execute(self, prepare: Callable[[Any], None] | None, environment: Any = None) -> ReplayResult:
         from chalice.test import Client
 
         import app as app_module
@@ -136,14 +146,27 @@ class _Run:
                 trail.attach(client)
 
         standin = SlackStandIn(clock=time.time).start()
+        previous_api_url = os.environ.get("MCD_SLACK_API_URL")
+        os.environ["MCD_SLACK_API_URL"] = standin.base_url + "/api/"  # bot destinations never reach slack.com
         capture = _OutcomeCapture()
         outcome_logger = logging.getLogger(OUTCOME_LOGGER)
         outcome_logger.addHandler(capture)
         logging.getLogger("mcd").setLevel(logging.INFO)
         try:
             factory = ClientFactory(self.home, on_create=on_create)
-            env = create_resources(factory.client, self.home, settings=self.scenario.get("settings") or {},
-                                   slack_secret_value=json.dumps({"url": standin.webhook_url("default")}))
+            secret_value = json.dumps({"url": standin.webhook_url("default")})
+            if environment is None:
+                env = create_resources(factory.client, self.home, settings=self.scenario.get("settings") or {},
+                                       slack_secret_value=secret_value)
+            else:
+                env = environment
+                factory.client("ssm").put_parameter(Name=env.settings_ref[4:], Type="String", Overwrite=True,
+                                                    Value=json.dumps(self.scenario.get("settings") or {}))
+                secrets = factory.client("secretsmanager")
+                try:
+                    secrets.put_secret_value(SecretId=env.slack_secret, SecretString=secret_value)
+                except secrets.exceptions.ResourceNotFoundException:  # moto's CloudFormation skips secrets
+                    secrets.create_secret(Name=env.slack_secret, SecretString=secret_value)
             self._put_s3_objects(factory)
             deps = bootstrap.Deps(env, factory, clock=time.time, sleep=self.sleep)
             bootstrap.install(deps)
@@ -155,6 +178,10 @@ class _Run:
                 self._timeline(client)
         finally:
             outcome_logger.removeHandler(capture)
+            if previous_api_url is None:
+                os.environ.pop("MCD_SLACK_API_URL", None)
+            else:
+                os.environ["MCD_SLACK_API_URL"] = previous_api_url
             standin.stop()
             bootstrap.reset()
         return ReplayResult(

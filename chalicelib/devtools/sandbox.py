@@ -13,7 +13,9 @@ from typing import Any
 from chalicelib.bootstrap import Environment
 
 MAX_RECEIVE_COUNT = 5
-QUEUES = ("dispatch", "lookup", "slack")
+# As infra/stack.yaml: longer than the consuming function's timeout.
+VISIBILITY_TIMEOUTS = {"dispatch": 180, "lookup": 360, "slack": 180}
+QUEUES = tuple(VISIBILITY_TIMEOUTS)
 
 
 def fake_credentials(region: str) -> None:
@@ -26,7 +28,7 @@ def fake_credentials(region: str) -> None:
 
 def create_resources(client: Any, region: str, *, prefix: str = "mcd-replay",
                      settings: dict[str, Any] | None = None, slack_secret_value: str | None = None,
-                     visibility_timeout: int = 120) -> Environment:
+                     visibility_timeout: int | None = None) -> Environment:
     """Create queues, bucket, table, secret and settings parameter; return the stage environment."""
     sqs = client("sqs")
     urls: dict[str, str] = {}
@@ -34,7 +36,7 @@ def create_resources(client: Any, region: str, *, prefix: str = "mcd-replay",
         dlq = sqs.create_queue(QueueName=f"{prefix}-{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         url = sqs.create_queue(QueueName=f"{prefix}-{name}", Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
+            "VisibilityTimeout": str(visibility_timeout or VISIBILITY_TIMEOUTS[name]),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         })["QueueUrl"]
         urls[name], urls[f"{name}_dlq"] = url, dlq
@@ -55,7 +57,7 @@ def create_resources(client: Any, region: str, *, prefix: str = "mcd-replay",
     if slack_secret_value is not None:
         client("secretsmanager").create_secret(Name=secret_name, SecretString=slack_secret_value)
     settings_name = f"/{prefix}/settings"
-    client("ssm").put_parameter(Name=settings_name, Type="SecureString", Value=json.dumps(settings or {}))
+    client("ssm").put_parameter(Name=settings_name, Type="String", Value=json.dumps(settings or {}))
     return Environment(
         home_region=region,
         dispatch_queue_url=urls["dispatch"], dispatch_dlq_url=urls["dispatch_dlq"],
