@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 SEVERITY_COLOURS = {"high": "#e01e5a", "medium": "#ecb22e", "low": "#2eb67d"}
+EMOJI = {":rotating_light:": "\U0001F6A8", ":warning:": "\u26A0\uFE0F", ":information_source:": "\u2139\uFE0F",
+         ":white_check_mark:": "\u2705", ":lock:": "\U0001F512", ":key:": "\U0001F511"}
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -27,7 +29,9 @@ body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; ba
 .card {{ border-left: 4px solid #ddd; padding-left: 12px; }}
 .header {{ font-size: 17px; font-weight: 700; margin: 4px 0 8px; }}
 .section {{ font-size: 15px; line-height: 1.45; margin: 6px 0; white-space: pre-wrap; }}
-.fields {{ display: grid; grid-template-columns: 1fr 1fr; gap: 6px 24px; font-size: 15px; margin: 6px 0; }}
+.fields {{ display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 6px 24px; font-size: 15px;
+          margin: 6px 0; }}
+.fields div, .section, .context {{ overflow-wrap: anywhere; }}
 .context {{ font-size: 12px; color: #616061; margin: 6px 0; }}
 .divider {{ border: 0; border-top: 1px solid #e8e8e8; margin: 8px 0; }}
 code {{ font-family: Menlo, Consolas, monospace; font-size: 12px; background: #f4f4f4; border: 1px solid #e0e0e0;
@@ -96,7 +100,11 @@ def _text(obj: dict[str, Any]) -> str:
 
 
 def _plain(text: str) -> str:
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _emoji(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+
+
+def _emoji(text: str) -> str:
+    return re.sub(r":[a-z_]+:", lambda m: EMOJI.get(m.group(0), m.group(0)), text)
 
 
 def mrkdwn_to_html(text: str) -> str:
@@ -116,4 +124,5 @@ def mrkdwn_to_html(text: str) -> str:
     text = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", text)
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"<i>\1</i>", text)
+    text = _emoji(text)
     return re.sub(r"\x00(\d+)\x00", lambda m: blocks[int(m.group(1))], text)
