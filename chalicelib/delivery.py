@@ -221,11 +221,27 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
     payload = _payload(run, members, [e.outcome for e in members])
     if payload is None:
         return
+    thread = _earlier_alert_ts(deps, destination, members) if destination.type == "bot" else None
+    if thread:
+        # The Config diff of a call that already had its own alert goes under that alert, not beside it.
+        payload = {**payload, "thread_ts": thread, "reply_broadcast": False}
     result = _call(run, destination, payload)
     if result.status == "ok":
         _posted(run, destination, key, members, result)
     else:
         _failed(run, destination, members, result)
+
+
+def _earlier_alert_ts(deps: Deps, destination: Destination, members: list[_Entry]) -> str | None:
+    """The ``ts`` of a direct alert (``ct:<eventID>``) posted to this bot destination for one of these calls."""
+    for entry in members:
+        if entry.outcome.outcome_id.startswith("ct:"):
+            continue
+        for event_id in entry.outcome.event_ids:
+            found = deps.state.get(f"post#{destination.name}#ct:{event_id.lower()}", "posted")
+            if found and found.get("ts"):
+                return found["ts"]
+    return None
 
 
 def _current_burst(deps: Deps, dest: str, key: str, window: int) -> dict[str, str] | None:

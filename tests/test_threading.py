@@ -1,0 +1,34 @@
+"""A Config change caused by a call that already had its own alert is threaded under that alert."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.devtools.replay import run
+
+PUBLIC_03 = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / \
+    "public-03-untrusted-role-session-named-terraform.json"
+
+
+@pytest.mark.skipif(not PUBLIC_03.exists(), reason="../shared/scenarios is not beside the clone")
+def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots() -> None:
+    scenario = copy.deepcopy(json.loads(PUBLIC_03.read_text()))
+    scenario["settings"]["destinations"] = [
+        {"name": "ops", "type": "bot", "secret": "mcd-test/bot-token", "channel": "C0OPS"}]
+
+    def prepare(ctx: Any) -> None:
+        ctx.deps.clients.client("secretsmanager").create_secret(Name="mcd-test/bot-token",
+                                                                SecretString="xoxb-test-token")
+
+    result = run(scenario, prepare=prepare)
+    posts = [m["payload"] for m in result.slack]
+    assert len(posts) == 2
+    first, second = posts
+    assert "ReplaceRoute" in json.dumps(first) and "thread_ts" not in first
+    assert second.get("thread_ts"), "the manual_change must be a reply in the api_call's thread"
+    assert "rtb-091287e7d7756da16" in json.dumps(second)
