@@ -35,12 +35,12 @@ def _free_port() -> int:
 @contextmanager
 def embedded_aws(region: str) -> Iterator[str]:
     """A moto server on 127.0.0.1 for the duration; every boto3 client in this process points at it."""
+    import logging
+    import warnings
+
     from moto.server import ThreadedMotoServer
 
     from chalicelib.devtools.sandbox import fake_credentials
-
-    import logging
-    import warnings
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
