@@ -657,11 +657,16 @@ PUBLIC_SCENARIO = (Path(__file__).resolve().parents[2] / "shared" / "scenarios"
 
 
 def leak_scenario() -> dict[str, Any]:
-    """public-10 (sign-ins, API calls) plus three root sign-ins a minute apart (a burst), or those alone."""
+    """public-10 (sign-ins, API calls), or the demo story without ../shared, plus three root sign-ins a
+    minute apart (a burst)."""
+    from chalicelib.devtools.story import demo_story
+
     own = json.loads(json.dumps(OWN_SCENARIO))
-    if not PUBLIC_SCENARIO.is_file():
-        return own
-    scenario = json.loads(PUBLIC_SCENARIO.read_text())
+    if PUBLIC_SCENARIO.is_file():
+        scenario = json.loads(PUBLIC_SCENARIO.read_text())
+    else:  # move the sign-ins into the demo story's stretch of time
+        scenario = demo_story()
+        own = json.loads(json.dumps(OWN_SCENARIO).replace("2025-03-18T08:0", "2024-11-29T10:1"))
     scenario["deliveries"] += own["deliveries"]
     return scenario
 

@@ -276,3 +276,29 @@ def test_local_preview_shows_waiting_alerts_escaped(world: World) -> None:
     assert "sg-0123" in text
     assert "<!channel>" not in text
     assert json.loads(world.client.http.get("/local/queues").body)["slack_queue"]["visible"] == 1
+
+
+@pytest.mark.parametrize("world", [[trail_entry("sg-0big", START + timedelta(seconds=5))]], indirect=True)
+def test_oversized_item_is_read_in_full_from_configs_bucket(world: World) -> None:
+    import gzip
+
+    full = json.loads(sg_notification("sg-0big", CAPTURE))
+    s3 = world.aws.client("s3")
+    s3.create_bucket(Bucket="config-delivery")
+    key = f"AWSLogs/{ACCOUNT}/Config/us-east-1/2024/5/1/OversizedChangeNotification/sg-0big.json.gz"
+    s3.put_object(Bucket="config-delivery", Key=key, Body=gzip.compress(json.dumps(full).encode()))
+    item = full["configurationItem"]
+    summary = {
+        "messageType": "OversizedConfigurationItemChangeNotification", "recordVersion": "1.0",
+        "notificationCreationTime": item["configurationItemCaptureTime"],
+        "configurationItemSummary": {**{k: item[k] for k in (
+            "awsAccountId", "awsRegion", "resourceType", "resourceId", "resourceName", "ARN",
+            "configurationItemCaptureTime", "configurationStateId", "configurationItemStatus",
+            "configurationItemVersion")}, "changeType": "UPDATE"},
+        "s3DeliverySummary": {"s3BucketLocation": f"config-delivery/{key}", "errorCode": None},
+    }
+    world.deliver(json.dumps(summary), "oversized-1")
+    world.run_minutes(10)
+    assert len(world.standin.messages) == 1
+    text = json.dumps(world.standin.messages[0]["payload"])
+    assert "sg-0big" in text and "0.0.0.0/0" in text, "the diff comes from the full item in S3"
