@@ -216,7 +216,11 @@ def _str(value: Any) -> str | None:
 
 
 def _who(outcome: Outcome) -> str:
-    """Short display name of the principal (raw text; escape before use)."""
+    """Short display name of the principal (raw text; escape before use).
+
+    A bare session name is shown with its role (``NetworkAdmin/terraform``): the caller picks session
+    names, so "terraform" alone could pass for the IaC pipeline. SSO sessions show the person only.
+    """
     for value in (
         _principal(outcome, "display_name"),
         _principal(outcome, "session_name"),
@@ -224,6 +228,9 @@ def _who(outcome: Outcome) -> str:
     ):
         text = _str(value)
         if text:
+            role = _session_role(outcome)
+            if role and text == _str(_principal(outcome, "session_name")) and not role.startswith("AWSReservedSSO_"):
+                return f"{role}/{text}"
             return text
     if _is_root(outcome):
         return "root"
@@ -231,6 +238,14 @@ def _who(outcome: Outcome) -> str:
     if arn:
         return arn.rsplit("/", 1)[-1] if "/" in arn else arn
     return "Someone"
+
+
+def _session_role(outcome: Outcome) -> str | None:
+    arn = _str(outcome.principal_arn) or _str(_principal(outcome, "arn"))
+    if arn and ":assumed-role/" in arn:
+        parts = arn.split(":assumed-role/", 1)[1].split("/")
+        return parts[0] if len(parts) >= 2 and parts[0] else None
+    return None
 
 
 def _is_root(outcome: Outcome) -> bool:

@@ -1218,3 +1218,17 @@ def test_check_limits_reports_violations() -> None:
     ):
         assert needle in joined, joined
     assert check_limits({"text": "ok", "blocks": [{"type": "divider"}]}) == []
+
+
+def test_a_bare_session_name_is_shown_with_its_role_but_sso_shows_the_person() -> None:
+    def header(arn: str, session: str) -> str:
+        outcome = Outcome(kind="api_call", outcome_id="ct:x", at="2024-09-03T15:23:30Z", account="771203958412",
+                          region="us-west-2", principal_arn=arn, event_name="ReplaceRoute",
+                          principal={"type": "AssumedRole", "arn": arn, "display_name": session,
+                                     "session_name": session})
+        return render([outcome])["blocks"][0]["text"]["text"]
+
+    assert "NetworkAdmin/terraform called ReplaceRoute" in header(
+        "arn:aws:sts::771203958412:assumed-role/NetworkAdmin/terraform", "terraform")
+    sso = "arn:aws:sts::771203958412:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/priya@example.com"
+    assert "priya@example.com called ReplaceRoute" in header(sso, "priya@example.com")

@@ -47,6 +47,21 @@ def _mrkdwn(text: str) -> str:
     return _plain(text.replace("```", ""))
 
 
+def show(result: Any) -> None:
+    """Print a replay's outcomes and its Slack messages the way a person would read them."""
+    print("Outcomes (simulated time):")
+    for outcome in sorted(result.outcomes, key=lambda o: (o["at"], o["kind"])):
+        who = outcome.get("principal_arn") or "-"
+        what = f"{outcome.get('resource_type') or outcome.get('event_name')} {outcome.get('resource_id') or ''}"
+        print(f"  {outcome['at']}  {outcome['kind']:<20} {what.strip():<48} {who}")
+    print(f"\nSlack messages posted ({len(result.slack)}):")
+    for message in result.slack:
+        print("=" * WIDTH)
+        print(f"[{message['at']} → {message['destination']}]")
+        print(blocks_to_text(message["payload"]))
+    print("=" * WIDTH)
+
+
 def main(argv: list[str] | None = None) -> int:
     from chalicelib.devtools.embedded import (
         chalice_deploy,
@@ -84,17 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     write_outputs(result, out / "demo")
     (out / "demo" / "scenario.json").write_text(json.dumps(story, indent=1))
     (out / "slack-preview.html").write_text(render_preview_html(result.slack))
-    print("Outcomes (simulated time):")
-    for outcome in sorted(result.outcomes, key=lambda o: (o["at"], o["kind"])):
-        who = outcome.get("principal_arn") or "-"
-        what = f"{outcome.get('resource_type') or outcome.get('event_name')} {outcome.get('resource_id') or ''}"
-        print(f"  {outcome['at']}  {outcome['kind']:<20} {what.strip():<48} {who}")
-    print(f"\nSlack messages posted ({len(result.slack)}):")
-    for message in result.slack:
-        print("=" * WIDTH)
-        print(f"[{message['at']} → {message['destination']}]")
-        print(blocks_to_text(message["payload"]))
-    print("=" * WIDTH)
+    show(result)
     print(f"\n{summary(result)}")
     print(f"Done in {elapsed:.1f} s; the embedded AWS is stopped. Files: out/demo/, out/slack-preview.html")
     return 0

@@ -360,6 +360,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("scenario")
     parser.add_argument("--out", default=None, help="directory for outcomes.jsonl and slack.jsonl")
     parser.add_argument("--verbose", action="store_true", help="show the detector's logs")
+    parser.add_argument("--show", action="store_true", help="print the outcomes and the Slack messages posted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(message)s")
     try:
@@ -370,5 +371,9 @@ def main(argv: list[str]) -> int:
     result = run(scenario, verbose=args.verbose)
     if args.out:
         write_outputs(result, Path(args.out))
+    if args.show:
+        from chalicelib.devtools.demo import show
+
+        show(result)
     print(f"{scenario.get('name') or Path(args.scenario).stem}: {summary(result)}")
     return 0
