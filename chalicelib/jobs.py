@@ -31,10 +31,16 @@ class LookupJob:
     # After an alert: follow-up lookups that add calls which became visible later.
     decided_event_ids: tuple[str, ...] = ()
     revision: int = 0
+    decided_kind: str | None = None  # set once an outcome was emitted: later lookups can only revise it
 
     @property
     def is_followup(self) -> bool:
-        return bool(self.decided_event_ids)
+        return self.decided_kind is not None or bool(self.decided_event_ids)
+
+    @property
+    def is_watch(self) -> bool:
+        """A suppressed item watched for a person's call on it that becomes visible later."""
+        return self.decided_kind == "suppressed"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +54,7 @@ class LookupJob:
             "not_before": iso(self.not_before),
             "decided_event_ids": list(self.decided_event_ids),
             "revision": self.revision,
+            "decided_kind": self.decided_kind,
         }
 
     @classmethod
@@ -65,6 +72,7 @@ class LookupJob:
             not_before=parse_time(data.get("not_before")),
             decided_event_ids=tuple(data.get("decided_event_ids") or ()),
             revision=int(data.get("revision") or 0),
+            decided_kind=data.get("decided_kind"),
         )
 
     def retried(self, not_before: datetime) -> LookupJob:

@@ -6,7 +6,8 @@ several jobs at once by one sweep of all write calls in their common window (a T
 200 changes costs a few pages, not 200 lookups); one or two jobs by ``ResourceName``, falling back
 to the resources named in the item's relationship diff. Jobs whose author is not visible yet go
 back on the queue with a delay; after ``give_up_minutes`` the change is reported unattributed.
-After an alert, two follow-up lookups add calls on the same resource that became visible later.
+After an alert, two follow-up lookups add calls on the same resource that became visible later; a
+suppression is watched for a while in case a person's call on the item shows up after the trusted one.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ log = logging.getLogger("mcd.lookup")
 
 MAX_SWEEP_PAGES = 20
 SWEEP_PAUSE = timedelta(minutes=10)
-SUPPRESS_SETTLE = timedelta(minutes=10)
-SETTLE_ALWAYS_UP_TO = 3
+WATCH_SUPPRESSED_FOR = timedelta(minutes=10)  # after capture
+WATCH_EVERY = timedelta(minutes=1)
+WATCH_ALWAYS_UP_TO = 3  # jobs in a group: beyond that, suppressions are watched only alongside other lookups
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
 MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
@@ -101,20 +103,17 @@ def _resolve_group(deps: Deps, settings: Settings, region: str,
                               trust_aws_services=settings.trust_aws_services, keys_of=pool.keys)
 
     jobs = [job for job, _ in members]
+    if len(jobs) > WATCH_ALWAYS_UP_TO and all(j.is_watch for j in jobs):
+        # Watching suppressions is worth it only while this region is swept for other items anyway.
+        deps.queue("lookup_queue").delete([m for _, m in members])
+        return
     _gather(deps, region, jobs, pool, previous, lookback, decide)
     now = deps.now()
-    # Settling costs nothing while the region is swept for other jobs anyway, and little for a few jobs.
-    sweeping_on = len(jobs) <= SETTLE_ALWAYS_UP_TO or any(decide(j) is None for j in jobs if not j.is_followup)
     for job, message in members:
         found = decide(job)
         if job.is_followup:
             counts["followups"] += 1
             _follow_up(deps, job, found, message, now)
-        elif found is not None and found.verdict is not None and sweeping_on and _settling(job, now):
-            # A suppression is not urgent: while this region is swept anyway, wait a little in case an
-            # untrusted call on the same item becomes visible later than the trusted one.
-            counts["settling"] = counts.get("settling", 0) + 1
-            _requeue(deps, job, now + timedelta(minutes=1), message, now)
         elif found is not None:
             counts["decided"] += 1
             _decided(deps, job, found, message, now)
@@ -176,8 +175,8 @@ def _fetch(lookups, pool: _Pool, region: str, attribute: str, value: str,
     pool.add(events)
 
 
-def _settling(job: LookupJob, now: datetime) -> bool:
-    return job.change.capture_time is not None and now < job.change.capture_time + SUPPRESS_SETTLE
+def _watching(job: LookupJob, now: datetime) -> bool:
+    return job.change.capture_time is not None and now < job.change.capture_time + WATCH_SUPPRESSED_FOR
 
 
 def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
@@ -197,15 +196,34 @@ def _decided(deps: Deps, job: LookupJob, found: attr.Attribution, message: Messa
     outcome = build_outcome(job, kind, now, found)
     emit(deps, outcome)
     if kind == MANUAL_CHANGE:
-        followup = replace(job, decided_event_ids=outcome.event_ids, attempts=0, not_before=now + FOLLOWUP_DELAYS[0])
+        followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
+                           not_before=now + FOLLOWUP_DELAYS[0])
         _requeue(deps, followup, None, message, now)
+    elif _watching(job, now):
+        _requeue(deps, replace(job, decided_kind=kind, not_before=now + WATCH_EVERY), None, message, now)
     else:
         deps.queue("lookup_queue").delete([message])
 
 
 def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, message: Message,
                now: datetime) -> None:
-    """Re-emit the alert's outcome when calls that became visible later add to it."""
+    """Revise an emitted outcome with calls that became visible later.
+
+    A suppression becomes a ``manual_change`` (an alert) when a person's call on the same item shows
+    up after the trusted one did; an alert gains the calls that appeared after it was sent.
+    """
+    if job.is_watch:
+        if found is not None and found.verdict is None:
+            outcome = build_outcome(job, MANUAL_CHANGE, now, found)
+            emit(deps, outcome, revision=job.revision + 1)
+            job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
+                          revision=job.revision + 1, attempts=0)
+            _requeue(deps, replace(job, not_before=now + FOLLOWUP_DELAYS[0]), None, message, now)
+        elif _watching(job, now):
+            _requeue(deps, replace(job, not_before=now + WATCH_EVERY), None, message, now)
+        else:
+            deps.queue("lookup_queue").delete([message])
+        return
     if found is not None and found.verdict is None:
         ids = {e.event_id for e in found.events if e.event_id}
         if not ids <= set(job.decided_event_ids):
