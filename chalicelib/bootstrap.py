@@ -142,7 +142,14 @@ class Deps:
         if self._settings and now - self._settings[0] < SETTINGS_TTL_SECONDS:
             return self._settings[1]
         try:
-            loaded = Settings.from_dict(self._read_settings_document())
+            document = self._read_settings_document()
+            try:
+                loaded = Settings.from_dict(document)
+            except ConfigurationError as error:
+                # Keep alerting: use what is valid, say loudly what was not.
+                log.error(json.dumps({"event": "settings_invalid", "reason": str(error)[:500],
+                                      "action": "unknown keys and unusable trusted principals are ignored"}))
+                loaded = Settings.from_dict(document, lenient=True)
         except Exception as error:
             if self._settings is None:
                 raise

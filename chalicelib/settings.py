@@ -64,15 +64,27 @@ class Settings:
     account_aliases: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Settings:
-        """Validate a settings document; raises ``ConfigurationError`` naming the bad key."""
+    def from_dict(cls, data: Mapping[str, Any] | None, *, lenient: bool = False) -> Settings:
+        """Validate a settings document; raises ``ConfigurationError`` naming the bad key.
+
+        ``lenient`` drops unknown keys and unusable principal patterns instead of refusing the whole
+        document (the loader logs the strict error first): a typo must not silence every alert.
+        """
         data = dict(data or {})
         unknown = set(data) - _KNOWN_KEYS
-        if unknown:
+        if unknown and not lenient:
             raise ConfigurationError(f"unknown settings key(s): {', '.join(sorted(unknown))}")
         trusted = tuple(_string_list(data, "trusted_principals"))
+        usable = []
         for pattern in trusted:
-            _check_principal_pattern(pattern)
+            try:
+                _check_principal_pattern(pattern)
+            except ConfigurationError:
+                if not lenient:
+                    raise
+                continue
+            usable.append(pattern)
+        trusted = tuple(usable)
         ignored = data.get("ignored_resource_types", list(DEFAULT_IGNORED_RESOURCE_TYPES))
         destinations = tuple(_destination(d) for d in _list(data, "destinations"))
         names = {d.name for d in destinations}

@@ -221,3 +221,14 @@ def test_bad_routes_are_explained(route: Any, words: list[str]):
 
 def test_a_route_without_destinations_configured_names_the_unknown_destination():
     assert "ops" in error_of({"routes": [{"destinations": ["ops"]}]})
+
+
+def test_lenient_loading_keeps_what_is_usable() -> None:
+    """The run-time loader falls back to this after logging the strict error: alerts keep flowing."""
+    data = {"trusted_principals": [f"arn:aws:iam::{ACCT}:role/terraform",
+                                   f"arn:aws:sts::{ACCT}:assumed-role/terraform/ci"],
+            "future_option": True}
+    with pytest.raises(ConfigurationError):
+        Settings.from_dict(data)
+    settings = Settings.from_dict(data, lenient=True)
+    assert settings.trusted_principals == (f"arn:aws:iam::{ACCT}:role/terraform",)
