@@ -25,7 +25,7 @@ from typing import Any
 from chalicelib import trust
 from chalicelib.model import ConfigChange, Principal, TrailEvent
 
-READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")
+READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")  # calls that change nothing (FORMAT.md)
 _NAMING_KEY = re.compile(r"(?:[Nn]ame|[Ii]d|Identifier|A[Rr][Nn]|[Bb]ucket|[Kk]ey)$")
 CAPTURE_TOLERANCE = timedelta(seconds=2)
 GLOBAL_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}

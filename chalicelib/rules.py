@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import trust
+from chalicelib.attribution import READ_ONLY_PREFIXES
 from chalicelib.errors import ConfigurationError
 from chalicelib.model import TrailEvent
 from chalicelib.outcomes import API_CALL, CONSOLE_SIGNIN, EventSummary, Outcome
@@ -47,7 +48,6 @@ DEFAULT_INCLUDE = (
     "DeleteDeliveryChannel",
 )
 
-READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")
 
 SIGNIN_ROOT = "root"
 SIGNIN_FAILURE = "failure"
