@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
+from seed_rules import SEED_001_RULES, SEED_002_RULES
 
 from chalicelib.cloudtrail_records import parse_record
 from chalicelib.devtools import patterns_cmd
@@ -42,31 +43,6 @@ from chalicelib.rules import DirectRules, glob_matches, is_sensitive_call, signi
 from chalicelib.settings import Settings
 
 ACCOUNT = "587402196633"
-SEED_001_RULES = {
-    "include": ["*"],
-    "identity_types": ["IAMUser"],
-    "event_sources": [
-        "ec2.amazonaws.com",
-        "s3.amazonaws.com",
-        "iam.amazonaws.com",
-        "rds.amazonaws.com",
-        "signin.amazonaws.com",
-    ],
-}
-SEED_002_RULES = {
-    "include": [
-        "*SecurityGroup*",
-        "ApplySecurityGroupsToLoadBalancer",
-        "*Policy*",
-        "*Gateway",
-        "*User",
-        "*Vpc*",
-        "*NetworkAcl*",
-        "CreateRoute",
-        "StopLogging",
-    ],
-    "signin": {"root": False, "failure": True, "no_mfa": False},
-}
 
 
 # --- a CloudWatch Logs JSON filter evaluator (the subset we emit) ------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_rules import SEED_001_RULES, SEED_002_RULES
 
 from chalicelib.cloudtrail_records import parse_record
 from chalicelib.errors import ConfigurationError
@@ -33,31 +34,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 NOW = datetime(2025, 3, 18, 9, 30, tzinfo=timezone.utc)
 ACCOUNT = "111122223333"
 
-SEED_001_RULES = {  # IAM users' calls to EC2, S3, IAM, RDS and sign-in (seed 001's filter)
-    "include": ["*"],
-    "identity_types": ["IAMUser"],
-    "event_sources": [
-        "ec2.amazonaws.com",
-        "s3.amazonaws.com",
-        "iam.amazonaws.com",
-        "rds.amazonaws.com",
-        "signin.amazonaws.com",
-    ],
-}
-SEED_002_RULES = {  # hidekuro/cloudtrail-to-slack's list, failed console sign-ins only
-    "include": [
-        "*SecurityGroup*",
-        "ApplySecurityGroupsToLoadBalancer",
-        "*Policy*",
-        "*Gateway",
-        "*User",
-        "*Vpc*",
-        "*NetworkAcl*",
-        "CreateRoute",
-        "StopLogging",
-    ],
-    "signin": {"root": False, "failure": True, "no_mfa": False},
-}
 
 
 # --- record builders ---------------------------------------------------------------------------
