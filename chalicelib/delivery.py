@@ -27,7 +27,7 @@ import json
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -299,6 +299,10 @@ def _payload(run: _Run, members: list[_Entry], outcomes: list[Outcome]) -> dict[
     """The rendered message, or ``None`` after dead-lettering ``members`` when it cannot be rendered."""
     from chalicelib.slack_render import render
 
+    aliases = run.settings.account_aliases
+    if aliases:
+        outcomes = [replace(o, extra={**o.extra, "account_alias": aliases[o.account]}) if o.account in aliases
+                    else o for o in outcomes]
     try:
         return render(sorted(outcomes, key=lambda o: str(o.at)))
     except Exception as error:  # one bad alert must not stop the others

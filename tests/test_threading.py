@@ -32,3 +32,12 @@ def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots() -> None:
     assert "ReplaceRoute" in json.dumps(first) and "thread_ts" not in first
     assert second.get("thread_ts"), "the manual_change must be a reply in the api_call's thread"
     assert "rtb-091287e7d7756da16" in json.dumps(second)
+
+
+def test_account_aliases_from_settings_appear_in_alerts() -> None:
+    from chalicelib.devtools.story import ACCOUNT, demo_story
+
+    story = demo_story()
+    story["settings"]["account_aliases"] = {ACCOUNT: "payments-prod"}
+    result = run(story)
+    assert result.slack and all("payments-prod (" + ACCOUNT in json.dumps(m["payload"]) for m in result.slack)
