@@ -28,7 +28,12 @@ from chalicelib.model import ConfigChange, Principal, TrailEvent
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")  # calls that change nothing (FORMAT.md)
 _NAMING_KEY = re.compile(r"(?:[Nn]ame|[Ii]d|Identifier|A[Rr][Nn]|[Bb]ucket|[Kk]ey)$")
 CAPTURE_TOLERANCE = timedelta(seconds=2)
-GLOBAL_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
+GLOBAL_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1",
+                 "aws-iso": "us-iso-east-1", "aws-iso-b": "us-isob-east-1"}
+# Resource-type namespaces whose calls come from a differently named service.
+SERVICE_OF_NAMESPACE = {"elasticloadbalancingv2": "elasticloadbalancing", "certificatemanager": "acm",
+                        "opensearchservice": "es", "elasticsearch": "es", "stepfunctions": "states",
+                        "cognito": "cognito-idp", "apigatewayv2": "apigateway"}
 _ID_KEYS = ("groupId", "networkAclId", "routeTableId", "instanceId", "vpcId", "subnetId", "roleName",
             "userName", "groupName", "policyName", "bucketName", "functionName", "dBInstanceIdentifier",
             "name", "id", "arn", "policyArn", "trailARN")
@@ -53,10 +58,18 @@ def partition_of(arn: str | None) -> str:
 def lookup_region(change: ConfigChange, home_region: str) -> str:
     """Where CloudTrail records the calls that changed this item (IAM and other globals: us-east-1)."""
     region = change.region
-    is_global = not region or region == "global" or (change.resource_type or "").upper().startswith("AWS::IAM::")
-    if is_global:
-        return GLOBAL_REGION.get(partition_of(change.arn), "us-east-1")
+    if region == "global" or (change.resource_type or "").upper().startswith("AWS::IAM::"):
+        partition = partition_of(change.arn) if change.arn else partition_of_region(home_region)
+        return GLOBAL_REGION.get(partition, "us-east-1")
     return region or home_region
+
+
+def partition_of_region(region: str) -> str:
+    for prefix, partition in (("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"), ("us-isob-", "aws-iso-b"),
+                              ("us-iso-", "aws-iso")):
+        if region.startswith(prefix):
+            return partition
+    return "aws"
 
 
 def resource_keys(change: ConfigChange) -> tuple[str, ...]:
@@ -102,7 +115,8 @@ def window(change: ConfigChange, previous_capture: datetime | None, lookback: ti
     assert change.capture_time is not None
     start = change.capture_time - lookback
     if previous_capture and start < previous_capture < change.capture_time:
-        start = previous_capture
+        # The previous item's window ends CAPTURE_TOLERANCE after its capture: do not count a call twice.
+        start = min(previous_capture + CAPTURE_TOLERANCE, change.capture_time)
     return start, change.capture_time + CAPTURE_TOLERANCE
 
 
@@ -149,13 +163,13 @@ def attribute(
         return None
     start, end = window(change, previous_capture, lookback)
     writes = _unique(e for e in events if is_write(e))
-    by_id = [e for e in writes if e.event_id and e.event_id in change.related_events]
-    if by_id:
-        return _decide(by_id, "related-events", trusted_patterns, trust_aws_services)
     in_window = [e for e in writes if e.event_time and start < e.event_time <= end]
     keys_of = keys_of if keys_of is not None else {}
     own = set(resource_keys(change))
-    direct = [e for e in in_window if own & _keys(e, keys_of)]
+    direct = _own_service(change, [e for e in in_window if own & _keys(e, keys_of)])
+    by_id = [e for e in writes if e.event_id and e.event_id in change.related_events]
+    if by_id:  # Config named the causing calls; others on the resource in the window still count
+        return _decide(_unique([*by_id, *direct]), "related-events", trusted_patterns, trust_aws_services)
     if direct:
         return _decide(direct, "resource", trusted_patterns, trust_aws_services)
     related = set(related_keys(change))
@@ -163,6 +177,18 @@ def attribute(
     if linked:
         return _decide(linked, "related-resource", trusted_patterns, trust_aws_services)
     return None
+
+
+def _own_service(change: ConfigChange, events: list[TrailEvent]) -> list[TrailEvent]:
+    """Prefer calls to the resource's own service: an SSM session or an SSM command that names an
+    instance does not change it, the EC2 call next to it does. Without such calls, keep them all."""
+    parts = (change.resource_type or "").split("::")
+    if len(parts) < 2 or not events:
+        return events
+    namespace = parts[1].lower()
+    service = SERVICE_OF_NAMESPACE.get(namespace, namespace)
+    own = [e for e in events if (e.event_source or "").split(".", 1)[0].lower() == service]
+    return own or events
 
 
 def _decide(events: list[TrailEvent], via: str, patterns: tuple[str, ...], services: bool) -> Attribution:

@@ -33,9 +33,11 @@ log = logging.getLogger("mcd.lookup")
 
 MAX_SWEEP_PAGES = 20
 SWEEP_PAUSE = timedelta(minutes=10)
-WATCH_SUPPRESSED_FOR = timedelta(minutes=10)  # after capture
+WATCH_SUPPRESSED_FOR = timedelta(minutes=15)  # after capture
 WATCH_EVERY = timedelta(minutes=1)
-WATCH_ALWAYS_UP_TO = 3  # jobs in a group: beyond that, suppressions are watched only alongside other lookups
+WATCH_FREELY_UP_TO = 3  # watched items in a group that may cost their own lookups
+WATCH_BY_SWEEP_UP_TO = 20  # more watched items than that are watched only alongside other lookups
+EARLY = timedelta(seconds=5)  # re-queued jobs become visible this much before they are due, to meet the tick
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
 MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
@@ -81,18 +83,33 @@ def lookup(deps: Deps) -> dict[str, int]:
                 _requeue(deps, job, now + timedelta(seconds=30), message, now)
             continue
         try:
-            _resolve_group(deps, settings, region, members, counts)
-        except Exception as error:  # throttled or CloudTrail unavailable: try again next tick
+            _resolve_group(deps, settings, region, members, counts, deadline)
+        except Exception as error:  # throttled, CloudTrail unavailable, a region it refuses
             log_json(log, logging.WARNING, "lookup_group_failed", region=region, jobs=len(members),
                      error=f"{type(error).__name__}: {str(error)[:200]}")
-            for job, message in members:
-                _requeue(deps, job, deps.now() + timedelta(minutes=1), message, deps.now())
+            _after_failure(deps, settings, members, counts)
     counts["lookup_calls"] = deps.lookups.stats.calls
     return counts
 
 
-def _resolve_group(deps: Deps, settings: Settings, region: str,
-                   members: list[tuple[LookupJob, Message]], counts: dict[str, int]) -> None:
+def _after_failure(deps: Deps, settings: Settings, members: list[tuple[LookupJob, Message]],
+                   counts: dict[str, int]) -> None:
+    """Try again on the usual schedule; a change whose lookups keep failing is still reported at give-up."""
+    now = deps.now()
+    queue = deps.queue("lookup_queue")
+    for job, message in members:
+        if job.is_followup:
+            queue.delete([message])  # its outcome was emitted; a revision is not worth a loop
+        elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
+            counts["unattributed"] += 1
+            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None))
+            queue.delete([message])
+        else:
+            _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
+
+
+def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tuple[LookupJob, Message]],
+                   counts: dict[str, int], deadline: float) -> None:
     lookback = timedelta(minutes=settings.lookback_minutes)
     previous = {job.change_key: previous_capture(deps, job.change) for job, _ in members}
     pool = _Pool()
@@ -103,11 +120,13 @@ def _resolve_group(deps: Deps, settings: Settings, region: str,
                               trust_aws_services=settings.trust_aws_services, keys_of=pool.keys)
 
     jobs = [job for job, _ in members]
-    if len(jobs) > WATCH_ALWAYS_UP_TO and all(j.is_watch for j in jobs):
-        # Watching suppressions is worth it only while this region is swept for other items anyway.
+    last_sweep_pages = deps.memory.setdefault("sweep_pages", {}).get(region, 99)
+    only_watching = all(j.is_watch for j in jobs)
+    if only_watching and len(jobs) > WATCH_FREELY_UP_TO and (last_sweep_pages > 1 or len(jobs) > WATCH_BY_SWEEP_UP_TO):
+        # Many watched suppressions (an IaC apply) or a busy region: watch only alongside other lookups.
         deps.queue("lookup_queue").delete([m for _, m in members])
         return
-    _gather(deps, region, jobs, pool, previous, lookback, decide)
+    _gather(deps, region, jobs, pool, previous, lookback, decide, deadline)
     now = deps.now()
     for job, message in members:
         found = decide(job)
@@ -127,7 +146,7 @@ def _resolve_group(deps: Deps, settings: Settings, region: str,
 
 
 def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
-            previous: dict[str, datetime | None], lookback: timedelta, decide) -> None:
+            previous: dict[str, datetime | None], lookback: timedelta, decide, deadline: float) -> None:
     lookups = deps.lookups
     for job in jobs:
         for event_id in job.change.related_events[:5]:
@@ -144,14 +163,18 @@ def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
         # looking each name up costs a call per name; stop early when it would not be cheaper.
         start = min(w[0] for w in windows.values()) - timedelta(seconds=1)
         end = max(w[1] for w in windows.values())
+        calls_before = lookups.stats.calls
         events, complete = lookups.lookup(region, "ReadOnly", "false", start, end,
                                           max_pages=min(MAX_SWEEP_PAGES, per_name_cost - 1))
+        deps.memory.setdefault("sweep_pages", {})[region] = lookups.stats.calls - calls_before
         pool.add(events)
         if complete:
             return
         unprofitable[region] = now + SWEEP_PAUSE
         pending = [j for j in pending if decide(j) is None or j.is_followup]
     for job in pending:
+        if deps.clock() >= deadline:
+            break  # the rest wait for the next run
         start, end = windows[job.change_key]
         start -= timedelta(seconds=1)
         for name in attr.lookup_names(job.change)[:MAX_NAMES]:
@@ -224,6 +247,11 @@ def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, messa
         else:
             deps.queue("lookup_queue").delete([message])
         return
+    if found is not None and found.verdict is not None:
+        # The window narrowed (an earlier item of the resource arrived late): only trusted calls remain.
+        emit(deps, build_outcome(job, SUPPRESSED, now, found), revision=job.revision + 1)
+        deps.queue("lookup_queue").delete([message])
+        return
     if found is not None and found.verdict is None:
         ids = {e.event_id for e in found.events if e.event_id}
         if not ids <= set(job.decided_event_ids):
@@ -291,7 +319,7 @@ def _requeue(deps: Deps, job: LookupJob, when: datetime | None, message: Message
     """Send the job back with a delay, then delete the received copy (never the other way round)."""
     if when is not None:
         job = replace(job, not_before=when)
-    delay = ((job.not_before or now) - now).total_seconds()
+    delay = ((job.not_before or now) - now - EARLY).total_seconds()
     queue = deps.queue("lookup_queue")
     queue.send(job.to_json(), delay_seconds=max(0.0, delay))
     if message is not None:

@@ -107,9 +107,9 @@ def test_window_without_previous_item_is_lookback_to_capture_plus_tolerance():
     assert end == CAPTURE + attr.CAPTURE_TOLERANCE
 
 
-def test_window_starts_at_the_previous_capture_inside_the_lookback():
+def test_window_starts_where_the_previous_items_window_ended():
     previous = at(-120)
-    assert attr.window(sg_change(), previous, LOOKBACK)[0] == previous
+    assert attr.window(sg_change(), previous, LOOKBACK)[0] == previous + attr.CAPTURE_TOLERANCE
 
 
 @pytest.mark.parametrize("previous", [at(-3600), at(0), at(60)])
@@ -121,7 +121,9 @@ def test_window_start_is_exclusive_and_end_inclusive_with_capture_tolerance():
     previous = at(-100)
     on_previous = sg_call("AuthorizeSecurityGroupIngress", previous, HUMAN)
     assert decide(sg_change(), [on_previous], previous=previous) is None
-    just_after = sg_call("AuthorizeSecurityGroupIngress", at(-99), HUMAN)
+    within_previous_tolerance = sg_call("AuthorizeSecurityGroupIngress", at(-99), HUMAN)
+    assert decide(sg_change(), [within_previous_tolerance], previous=previous) is None
+    just_after = sg_call("AuthorizeSecurityGroupIngress", at(-97), HUMAN)
     assert ids(decide(sg_change(), [just_after], previous=previous)) == [just_after.event_id]
     within_tolerance = sg_call("AuthorizeSecurityGroupIngress", at(2), HUMAN)
     assert ids(decide(sg_change(), [within_tolerance])) == [within_tolerance.event_id]

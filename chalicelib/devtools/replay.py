@@ -62,6 +62,9 @@ def load_scenario(path: str | Path) -> dict[str, Any]:
         raise ScenarioError("scenario start/end are not ISO-8601 times")
     if not isinstance(scenario["deliveries"], list):
         raise ScenarioError("scenario deliveries must be a list")
+    for index, delivery in enumerate(scenario["deliveries"]):
+        if not isinstance(delivery, dict) or parse_time(delivery.get("at")) is None:
+            raise ScenarioError(f"delivery {index} has no readable 'at' time")
     return scenario
 
 
@@ -85,6 +88,9 @@ def run(scenario: dict[str, Any], *, prepare: Callable[[Any], None] | None = Non
     are created for the run. With one (the stage environment of a deployed stack, e.g. in a moto server
     reached through ``AWS_ENDPOINT_URL``), the run uses those deployed resources.
     """
+    # Scenarios may deliver Config changes through EventBridge: register that optional handler. This
+    # must happen before app is first imported (decorators run at import).
+    os.environ.setdefault("MCD_CONFIG_VIA_EVENTBRIDGE", "1")
     import app  # noqa: F401  (Chalice attaches a log handler to the "mcd" logger on import)
     from chalicelib.devtools.sandbox import fake_credentials
 
@@ -118,7 +124,7 @@ class _Run:
         self.account = _scenario_account(scenario)
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(time.time(), tz=start_tz(self.start))
+        return datetime.fromtimestamp(time.time(), tz=self.start.tzinfo)
 
     def advance(self, when: datetime) -> None:
         if when > self.now():
@@ -281,10 +287,6 @@ class _Run:
                 "MessageAttributes": {},
             },
         }]}
-
-
-def start_tz(start: datetime) -> Any:
-    return start.tzinfo
 
 
 def _eventbridge_target(event: dict[str, Any]) -> str | None:
