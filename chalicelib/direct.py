@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from chalicelib.bootstrap import Deps
-from chalicelib.emit import already_emitted, emit
+from chalicelib.emit import emit
+from chalicelib.errors import ConfigurationError
 from chalicelib.events import parse_payload
 from chalicelib.logs import log_json
 from chalicelib.model import TrailEvent, Unparseable
@@ -23,7 +24,11 @@ log = logging.getLogger("mcd.direct")
 
 def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
     settings = deps.settings()
-    rules = DirectRules.from_mapping(settings.direct_rules)
+    try:
+        rules = DirectRules.from_mapping(settings.direct_rules)
+    except ConfigurationError as error:  # a bad rule must not silence sign-in alerts: use the defaults
+        log_json(log, logging.ERROR, "direct_rules_invalid", reason=str(error)[:300], action="using the defaults")
+        rules = DirectRules.from_mapping(None)
     counts = {"records": 0, "alerts": 0, "duplicates": 0, "unparseable": 0}
     now = deps.now()
     for item in parse_payload(event, via):
@@ -39,7 +44,7 @@ def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
         outcome = direct_outcome(item, settings, rules, now)
         if outcome is None:
             continue
-        if already_emitted(deps, outcome.outcome_id) or not emit(deps, outcome):
+        if not emit(deps, outcome):
             counts["duplicates"] += 1
         else:
             counts["alerts"] += 1

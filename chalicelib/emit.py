@@ -13,10 +13,6 @@ from chalicelib.outcomes import Outcome
 log = logging.getLogger("mcd.emit")
 
 
-def already_emitted(deps: Deps, outcome_id: str) -> bool:
-    return deps.state.get(f"out#{outcome_id}", "outcome") is not None
-
-
 def emit(deps: Deps, outcome: Outcome, *, revision: int = 0) -> bool:
     """Log and queue ``outcome`` unless it was emitted before; ``True`` when it was new.
 

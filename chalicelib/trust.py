@@ -41,7 +41,10 @@ def is_aws_service(principal: Principal) -> bool:
     if invoked_by and invoked_by not in HUMAN_FRONT_DOORS:
         return True
     role_name = _role_name(principal)
-    return bool(role_name and role_name.startswith("AWSServiceRoleFor"))
+    if not role_name or not role_name.startswith("AWSServiceRoleFor"):
+        return False
+    # IAM reserves the /aws-service-role/ path for service-linked roles; the session ARN hides the path.
+    return not principal.issuer_arn or ":role/aws-service-role/" in principal.issuer_arn
 
 
 def is_trusted(principal: Principal, patterns: tuple[str, ...]) -> bool:

@@ -296,3 +296,15 @@ def test_terraform_user_agent_and_source_ip_earn_no_trust():
     }
     event = parse_record(record, "test")
     assert verdict(event.principal, f"arn:aws:iam::{ACCT}:role/terraform*") is None
+
+
+def test_a_customer_role_named_like_a_service_linked_role_is_not_a_service():
+    from chalicelib.model import Principal
+    from chalicelib.trust import is_aws_service
+
+    fake = Principal(type="AssumedRole", arn="arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForX/s",
+                     issuer_arn="arn:aws:iam::111122223333:role/AWSServiceRoleForX")
+    real = Principal(type="AssumedRole", arn="arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForX/s",
+                     issuer_arn="arn:aws:iam::111122223333:role/aws-service-role/x.amazonaws.com/AWSServiceRoleForX")
+    assert not is_aws_service(fake)
+    assert is_aws_service(real)
