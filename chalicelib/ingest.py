@@ -45,7 +45,7 @@ def ingest(event: dict[str, Any], deps: Deps) -> dict[str, int]:
         deps.archive.put(key, message, metadata={"sns-message-id": message_id[:200], "topic": topic[:200]})
         body = {"message_id": message_id, "topic_arn": topic, "received_at": iso(received),
                 "archive_bucket": deps.archive.bucket, "archive_key": key}
-        if len(message) <= INLINE_LIMIT:
+        if len(json.dumps(message)) <= INLINE_LIMIT:  # as encoded in the queue message, escapes included
             body["message"] = message
         unreadable = [i for i in items if isinstance(i, Unparseable)]
         if unreadable and not any(isinstance(i, ConfigChange) for i in items):

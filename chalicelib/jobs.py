@@ -16,7 +16,7 @@ from typing import Any
 from chalicelib.model import ConfigChange, PropertyChange, Relationship
 from chalicelib.timeutil import iso, parse_time
 
-MAX_PROPERTY_BYTES = 150_000
+MAX_JOB_BYTES = 180_000  # SQS takes 256 KB per message; leave room for the job's other fields
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class LookupJob:
 
     @property
     def is_followup(self) -> bool:
-        return self.decided_kind is not None or bool(self.decided_event_ids)
+        return self.decided_kind is not None
 
     @property
     def is_watch(self) -> bool:
@@ -87,13 +87,10 @@ def change_key(change: ConfigChange) -> str:
 
 
 def change_to_json(change: ConfigChange) -> dict[str, Any]:
+    """The item as a job carries it: under SQS's 256 KB whatever the item's size (the archive has it all)."""
     props = [p.to_json() for p in change.changed_properties]
-    if len(json.dumps(props, default=str)) > MAX_PROPERTY_BYTES:
-        props = [_trim(p) for p in props]
     config = change.configuration if isinstance(change.configuration, dict) else None
-    if config is not None and len(json.dumps(config, default=str)) > MAX_PROPERTY_BYTES // 3:
-        config = {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}
-    return {
+    data = {
         "source": change.source,
         "message_type": change.message_type,
         "account": change.account,
@@ -115,6 +112,29 @@ def change_to_json(change: ConfigChange) -> dict[str, Any]:
         "state_id": change.state_id,
         "notification_time": iso(change.notification_time),
     }
+    return _fit(data)
+
+
+def _fit(data: dict[str, Any]) -> dict[str, Any]:
+    """Shrink in order of least use: the configuration (only its ids matter), diff values, then properties
+    other than relationships (which attribution needs)."""
+    if _size(data) <= MAX_JOB_BYTES:
+        return data
+    config = data["configuration"] or {}
+    data = {**data, "configuration": {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}}
+    if _size(data) <= MAX_JOB_BYTES:
+        return data
+    data = {**data, "configuration": None, "changed_properties": [_trim(p) for p in data["changed_properties"]]}
+    if _size(data) <= MAX_JOB_BYTES:
+        return data
+    props = data["changed_properties"]
+    kept = [p for p in props if p["path"].startswith("Relationships")][:200]
+    kept += [{**p, "previous": None, "updated": None} for p in props if not p["path"].startswith("Relationships")][:300]
+    return {**data, "changed_properties": kept, "tags": {}, "relationships": data["relationships"][:200]}
+
+
+def _size(data: dict[str, Any]) -> int:
+    return len(json.dumps(data, default=str))
 
 
 def change_from_json(data: dict[str, Any]) -> ConfigChange:
@@ -148,6 +168,6 @@ def change_from_json(data: dict[str, Any]) -> ConfigChange:
 def _trim(prop: dict[str, Any]) -> dict[str, Any]:
     def short(value: Any) -> Any:
         text = json.dumps(value, default=str)
-        return value if len(text) <= 2000 else text[:2000] + "…"
+        return value if len(text) <= 500 else text[:500] + "…"
 
     return {**prop, "previous": short(prop.get("previous")), "updated": short(prop.get("updated"))}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,6 @@ class Throttled(RetryableError):
 class LookupStats:
     calls: int = 0
     throttled: int = 0
-    by_region: dict[str, int] = field(default_factory=dict)
 
 
 class LookupClient:
@@ -67,7 +66,6 @@ class LookupClient:
         for attempt, backoff in enumerate((*BACKOFF, None)):
             self._pace(region)
             self.stats.calls += 1
-            self.stats.by_region[region] = self.stats.by_region.get(region, 0) + 1
             try:
                 return client.lookup_events(**params)
             except ClientError as error:

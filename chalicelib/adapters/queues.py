@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_DELAY_SECONDS = 900
+MAX_BATCH_BYTES = 240_000  # SQS: 256 KiB for a whole batch
 
 
 @dataclass(frozen=True)
@@ -31,20 +32,29 @@ class Queue:
 
     def send_many(self, bodies: list[Any], *, delay_seconds: float = 0,
                   attributes: dict[str, str] | None = None) -> None:
-        """Send JSON bodies in batches of 10; raises if any entry failed (nothing is silently lost)."""
+        """Send JSON bodies in batches (10 messages, 256 KB); raises if any entry failed (nothing is lost)."""
         delay = max(0, min(MAX_DELAY_SECONDS, round(delay_seconds)))
         attrs = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
-        for start in range(0, len(bodies), 10):
-            entries = []
-            for i, body in enumerate(bodies[start:start + 10]):
-                text = body if isinstance(body, str) else json.dumps(body)
-                entry: dict[str, Any] = {"Id": str(i), "MessageBody": text, "DelaySeconds": delay}
-                if attrs:
-                    entry["MessageAttributes"] = attrs
-                entries.append(entry)
-            result = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
-            if result.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(result['Failed'])} message(s): {result['Failed'][0]}")
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for body in bodies:
+            text = body if isinstance(body, str) else json.dumps(body)
+            length = len(text.encode())
+            if batch and (len(batch) == 10 or size + length > MAX_BATCH_BYTES):
+                self._send_batch(batch)
+                batch, size = [], 0
+            entry: dict[str, Any] = {"Id": str(len(batch)), "MessageBody": text, "DelaySeconds": delay}
+            if attrs:
+                entry["MessageAttributes"] = attrs
+            batch.append(entry)
+            size += length
+        if batch:
+            self._send_batch(batch)
+
+    def _send_batch(self, entries: list[dict[str, Any]]) -> None:
+        result = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+        if result.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(result['Failed'])} message(s): {result['Failed'][0]}")
 
     def receive(self, max_messages: int = 10, visibility_timeout: int | None = None) -> list[Message]:
         kwargs: dict[str, Any] = {

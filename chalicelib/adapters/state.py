@@ -16,16 +16,6 @@ class StateTable:
         self._ddb = client
         self.table = table
 
-    def put_once(self, pk: str, sk: str, now: float, ttl_days: int = 14, **attrs: str) -> bool:
-        """Record a marker; ``False`` when it already existed (the work was done before)."""
-        item = {"pk": {"S": pk}, "sk": {"S": sk}, "expires_at": {"N": str(int(now) + ttl_days * DAY)}}
-        item.update({k: {"S": v} for k, v in attrs.items()})
-        try:
-            self._ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except self._ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
     def put(self, pk: str, sk: str, now: float, ttl_days: int = 14, **attrs: str) -> None:
         item = {"pk": {"S": pk}, "sk": {"S": sk}, "expires_at": {"N": str(int(now) + ttl_days * DAY)}}
         item.update({k: {"S": v} for k, v in attrs.items()})
