@@ -42,6 +42,7 @@ from chalicelib.settings import Destination, Settings
 log = logging.getLogger("mcd.slack")
 
 MAX_ATTEMPTS = 8
+GATHER_SECONDS = 45
 MIN_POST_INTERVAL = 1.0
 MAX_COLLECT = 500
 VISIBILITY_SECONDS = 120
@@ -205,6 +206,12 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
         _requeue(deps, members, 0, retry=False)
         run.counts["deferred"] += len(members)
         return
+    if _gathering(deps, members):
+        # One call that changed related resources (an instance and its groups) yields several items whose
+        # notifications arrive a little apart: give the others one tick to join this message.
+        _requeue(deps, members, GATHER_SECONDS, retry=False)
+        run.counts["held"] += len(members)
+        return
     window = run.settings.burst_window_seconds
     burst = _current_burst(deps, dest_name, key, window)
     if burst is not None:
@@ -242,6 +249,19 @@ def _earlier_alert_ts(deps: Deps, destination: Destination, members: list[_Entry
             if found and found.get("ts"):
                 return found["ts"]
     return None
+
+
+def _gathering(deps: Deps, members: list[_Entry]) -> bool:
+    """Wait one tick when every alert is fresh and one of them changed relationships."""
+    from chalicelib.timeutil import parse_time
+
+    now = deps.clock()
+    for entry in members:
+        decided = parse_time(entry.outcome.at)
+        if decided is None or now - decided.timestamp() >= GATHER_SECONDS:
+            return False
+    return any(str(p.get("path", "")).startswith("Relationships") for e in members
+               for p in e.outcome.changed_properties if isinstance(p, dict))
 
 
 def _current_burst(deps: Deps, dest: str, key: str, window: int) -> dict[str, str] | None:

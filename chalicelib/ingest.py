@@ -25,7 +25,7 @@ from chalicelib.timeutil import iso, parse_time
 log = logging.getLogger("mcd.ingest")
 
 INLINE_LIMIT = 200_000
-FIRST_LOOKUP_AFTER_CAPTURE = timedelta(minutes=2)
+FIRST_LOOKUP_AFTER_CAPTURE = timedelta(seconds=45)
 
 
 def ingest(event: dict[str, Any], deps: Deps) -> dict[str, int]:

@@ -39,6 +39,7 @@ WATCH_FREELY_UP_TO = 3  # watched items in a group that may cost their own looku
 WATCH_BY_SWEEP_UP_TO = 20  # more watched items than that are watched only alongside other lookups
 EARLY = timedelta(seconds=5)  # re-queued jobs become visible this much before they are due, to meet the tick
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
+FOLLOWUP_GRID = timedelta(minutes=5)
 MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
 
@@ -198,6 +199,13 @@ def _fetch(lookups, pool: _Pool, region: str, attribute: str, value: str,
     pool.add(events)
 
 
+def _followup_time(now: datetime, index: int) -> datetime:
+    """At least ``FOLLOWUP_DELAYS[index]`` from now, on a shared grid so alerts' follow-ups share a lookup."""
+    due = now + FOLLOWUP_DELAYS[index]
+    grid = FOLLOWUP_GRID.total_seconds()
+    return datetime.fromtimestamp(-(-due.timestamp() // grid) * grid, tz=due.tzinfo)
+
+
 def _watching(job: LookupJob, now: datetime) -> bool:
     return job.change.capture_time is not None and now < job.change.capture_time + WATCH_SUPPRESSED_FOR
 
@@ -220,7 +228,7 @@ def _decided(deps: Deps, job: LookupJob, found: attr.Attribution, message: Messa
     emit(deps, outcome)
     if kind == MANUAL_CHANGE:
         followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
-                           not_before=now + FOLLOWUP_DELAYS[0])
+                           not_before=_followup_time(now, 0))
         _requeue(deps, followup, None, message, now)
     elif _watching(job, now):
         _requeue(deps, replace(job, decided_kind=kind, not_before=now + WATCH_EVERY), None, message, now)
@@ -241,7 +249,7 @@ def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, messa
             emit(deps, outcome, revision=job.revision + 1)
             job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
                           revision=job.revision + 1, attempts=0)
-            _requeue(deps, replace(job, not_before=now + FOLLOWUP_DELAYS[0]), None, message, now)
+            _requeue(deps, replace(job, not_before=_followup_time(now, 0)), None, message, now)
         elif _watching(job, now):
             _requeue(deps, replace(job, not_before=now + WATCH_EVERY), None, message, now)
         else:
@@ -263,7 +271,7 @@ def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, messa
     if done >= len(FOLLOWUP_DELAYS):
         deps.queue("lookup_queue").delete([message])
         return
-    _requeue(deps, replace(job, attempts=done, not_before=now + FOLLOWUP_DELAYS[done]), None, message, now)
+    _requeue(deps, replace(job, attempts=done, not_before=_followup_time(now, done)), None, message, now)
 
 
 def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribution | None) -> Outcome:
