@@ -28,6 +28,12 @@ def parse_time(value: Any) -> datetime | None:
             return None
     if not isinstance(value, str):
         return None
+    try:  # the common spelling, fast (Python 3.11+ reads "Z"); odd ones take the slow path below
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     text = value.strip()
     if not text:
         return None
