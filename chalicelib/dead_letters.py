@@ -39,6 +39,8 @@ def dl_retry(deps: Deps) -> dict[str, int]:
                     deps.archive.put(key, json.dumps({"reason": reason, "queue": source_name, "body": message.body}))
                     log_json(log, logging.ERROR, "dead_letter_stored", queue=source_name, key=key, reason=reason)
                     counts["stored"] += 1
+                    if source_name == "lookup_queue":
+                        _still_report(deps, message.body)
                 else:
                     deps.queue(source_name).send(message.body, delay_seconds=60 * 2 ** redrives,
                                                  attributes={"mcd-redrives": str(redrives + 1)})
@@ -47,3 +49,18 @@ def dl_retry(deps: Deps) -> dict[str, int]:
                     counts["redriven"] += 1
                 dlq.delete([message])
     return counts
+
+
+def _still_report(deps: Deps, body: str) -> None:
+    """A change whose lookups kept crashing is still a change: report it without an author."""
+    from chalicelib.emit import emit
+    from chalicelib.jobs import LookupJob
+    from chalicelib.lookup_stage import build_outcome
+    from chalicelib.outcomes import UNATTRIBUTED_CHANGE
+
+    try:
+        job = LookupJob.from_json(json.loads(body))
+    except (ValueError, KeyError, TypeError):
+        return  # unreadable: kept in S3 with its reason, nothing more can be said
+    if not job.is_followup:
+        emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, deps.now(), None))

@@ -302,3 +302,18 @@ def test_oversized_item_is_read_in_full_from_configs_bucket(world: World) -> Non
     assert len(world.standin.messages) == 1
     text = json.dumps(world.standin.messages[0]["payload"])
     assert "sg-0big" in text and "0.0.0.0/0" in text, "the diff comes from the full item in S3"
+
+
+def test_a_lookup_job_that_keeps_failing_is_still_reported_when_stored(world: World) -> None:
+    world.deliver(sg_notification("sg-0dead", CAPTURE), "m-dead")
+    world.tick("dispatch")
+    sqs = world.aws.client("sqs")
+    world.traveller.shift(120)
+    job = sqs.receive_message(QueueUrl=world.deps.env.lookup_queue_url)["Messages"][0]
+    sqs.delete_message(QueueUrl=world.deps.env.lookup_queue_url, ReceiptHandle=job["ReceiptHandle"])
+    sqs.send_message(QueueUrl=world.deps.env.lookup_dlq_url, MessageBody=job["Body"], MessageAttributes={
+        "mcd-redrives": {"DataType": "String", "StringValue": "3"}})
+    assert world.tick("dl_retry")["dl_retry"] == {"redriven": 0, "stored": 1}
+    world.tick("slack_send")
+    assert len(world.standin.messages) == 1
+    assert "sg-0dead" in json.dumps(world.standin.messages[0]["payload"])
