@@ -110,11 +110,6 @@ class Deps:
 
         return self._memo("archive", lambda: Archive(self.clients.client("s3"), self.env.archive_bucket))
 
-    def s3_text(self, bucket: str, key: str) -> str:
-        from chalicelib.adapters.archive import read_object
-
-        return read_object(self.clients.client("s3"), bucket, key)
-
     @property
     def state(self) -> StateTable:
         from chalicelib.adapters.state import StateTable

@@ -38,6 +38,7 @@ from chalicelib.bootstrap import Deps
 from chalicelib.logs import log_json
 from chalicelib.outcomes import UNATTRIBUTED_CHANGE, Outcome
 from chalicelib.settings import Destination, Settings
+from chalicelib.timeutil import parse_time
 
 log = logging.getLogger("mcd.slack")
 
@@ -253,8 +254,6 @@ def _earlier_alert_ts(deps: Deps, destination: Destination, members: list[_Entry
 
 def _gathering(deps: Deps, members: list[_Entry]) -> bool:
     """Wait one tick when every alert is fresh and one of them changed relationships."""
-    from chalicelib.timeutil import parse_time
-
     now = deps.clock()
     for entry in members:
         decided = parse_time(entry.outcome.at)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from chalicelib.bootstrap import Deps
+from chalicelib.jobs import trim_property
 from chalicelib.logs import log_json, log_outcome
 from chalicelib.outcomes import Outcome
 
@@ -43,11 +44,5 @@ def _fit(data: dict[str, Any]) -> dict[str, Any]:
     slim = {**data, "events": events}
     if len(json.dumps(slim, default=str)) <= SQS_BUDGET:
         return slim
-    props = [{**p, "previous": _short(p.get("previous")), "updated": _short(p.get("updated"))}
-             for p in data.get("changed_properties", [])[:200]]
+    props = [trim_property(p) for p in data.get("changed_properties", [])[:200]]
     return {**slim, "changed_properties": props}
-
-
-def _short(value: Any) -> Any:
-    text = json.dumps(value, default=str)
-    return value if len(text) <= 500 else text[:500] + "…"

@@ -148,12 +148,13 @@ def _full_item(summary: ConfigChange, deps: Deps) -> ConfigChange:
     if not location:
         return summary
     try:
-        text = deps.s3_text(*location)
+        bucket, key = location
+        text = deps.archive.get_text(key, bucket)
     except Exception as error:
         log_json(log, logging.WARNING, "oversized_item_unreadable", location=summary.s3_location,
                  error=type(error).__name__)
         return summary
-    for item in parse_config_object(text, f"s3://{location[0]}/{location[1]}"):
+    for item in parse_config_object(text, f"s3://{bucket}/{key}"):
         if isinstance(item, ConfigChange) and item.resource_id == summary.resource_id:
             return replace(item, oversized=True, s3_location=summary.s3_location,
                            message_type=summary.message_type)

@@ -124,7 +124,7 @@ def _fit(data: dict[str, Any]) -> dict[str, Any]:
     data = {**data, "configuration": {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}}
     if _size(data) <= MAX_JOB_BYTES:
         return data
-    data = {**data, "configuration": None, "changed_properties": [_trim(p) for p in data["changed_properties"]]}
+    data = {**data, "configuration": None, "changed_properties": [trim_property(p) for p in data["changed_properties"]]}
     if _size(data) <= MAX_JOB_BYTES:
         return data
     props = data["changed_properties"]
@@ -165,7 +165,8 @@ def change_from_json(data: dict[str, Any]) -> ConfigChange:
     )
 
 
-def _trim(prop: dict[str, Any]) -> dict[str, Any]:
+def trim_property(prop: dict[str, Any]) -> dict[str, Any]:
+    """A changed property whose values are cut to 500 characters of JSON (the archive keeps them whole)."""
     def short(value: Any) -> Any:
         text = json.dumps(value, default=str)
         return value if len(text) <= 500 else text[:500] + "…"
