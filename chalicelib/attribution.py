@@ -3,7 +3,7 @@
 Pure functions over parsed items. The lookup stage fetches candidate events (by resource name, by
 event id, or by a sweep of all write calls in a window) and asks ``attribute`` to choose:
 
-* only successful write calls (no ``errorCode``, not read-only) count;
+* only successful calls that can change something count (no ``errorCode``, not read-like: ``calls``);
 * they must reference the resource (its id, name, ARN, or an id inside its configuration), or, when
   nothing references it directly, a resource whose relationship to it the item's diff changed (an
   instance's security-group swap changes the group it left without naming it);
@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import trust
+from chalicelib.calls import can_change
 from chalicelib.model import ConfigChange, Principal, TrailEvent
 
-READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")  # calls that change nothing (FORMAT.md)
 _NAMING_KEY = re.compile(r"(?:[Nn]ame|[Ii]d|Identifier|A[Rr][Nn]|[Bb]ucket|[Kk]ey)$")
 CAPTURE_TOLERANCE = timedelta(seconds=2)
 GLOBAL_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1",
@@ -121,11 +121,8 @@ def window(change: ConfigChange, previous_capture: datetime | None, lookback: ti
 
 
 def is_write(event: TrailEvent) -> bool:
-    """A successful call that can change state."""
-    if event.error_code or event.read_only is True:
-        return False
-    name = event.event_name or ""
-    return bool(name) and not name.startswith(READ_ONLY_PREFIXES)
+    """A successful call that can change state (``calls.can_change``)."""
+    return can_change(event.event_name, event.read_only, event.error_code)
 
 
 def event_keys(event: TrailEvent) -> frozenset[str]:

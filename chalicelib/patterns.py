@@ -30,7 +30,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.rules import CONSOLE_LOGIN, READ_ONLY_PREFIXES, SIGNIN_SOURCE, DirectRules
+from chalicelib.calls import COMMON_READ_PREFIXES
+from chalicelib.rules import CONSOLE_LOGIN, SIGNIN_SOURCE, DirectRules
 
 CWL_MAX_PATTERN = 1024
 EVENTBRIDGE_MAX_PATTERN = 2048
@@ -161,7 +162,7 @@ def _api_expr(rules: DirectRules, precision: _Precision) -> Expr | None:
     if precision.identity_types and rules.identity_types:
         clauses.append(_any([_cmp("$.userIdentity.type", "=", t) for t in rules.identity_types]))
     if clauses and precision.read_only:
-        clauses.extend(_cmp("$.eventName", "!=", prefix + "*") for prefix in READ_ONLY_PREFIXES)
+        clauses.extend(_cmp("$.eventName", "!=", prefix + "*") for prefix in COMMON_READ_PREFIXES)
     if clauses and precision.excludes:
         for glob in rules.exclude:
             values, exact = cwl_values(glob)

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import trust
-from chalicelib.attribution import READ_ONLY_PREFIXES
+from chalicelib.calls import READ_LIKE_PREFIXES, is_access_denied, is_read_like
 from chalicelib.errors import ConfigurationError
 from chalicelib.model import TrailEvent
 from chalicelib.outcomes import API_CALL, CONSOLE_SIGNIN, EventSummary, Outcome
@@ -162,10 +162,10 @@ def _globs(raw: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[
 
 def _check_include(glob: str) -> None:
     literal_head = glob.split("*", 1)[0]
-    if literal_head.startswith(READ_ONLY_PREFIXES):
+    if literal_head.startswith(READ_LIKE_PREFIXES):
         raise ConfigurationError(
             f"direct_rules.include: {glob!r} can only match read-only calls "
-            f"(names starting {', '.join(READ_ONLY_PREFIXES)}), which never alert"
+            f"(names starting {', '.join(READ_LIKE_PREFIXES)}), which never alert"
         )
     if glob == CONSOLE_LOGIN:
         raise ConfigurationError(
@@ -217,7 +217,7 @@ def glob_matches(glob: str, name: str) -> bool:
 
 
 def is_read_only_name(name: str) -> bool:
-    return name.startswith(READ_ONLY_PREFIXES)
+    return is_read_like(name)
 
 
 def is_signin_event(event: TrailEvent) -> bool:
@@ -277,8 +277,9 @@ def is_sensitive_call(event: TrailEvent, rules: DirectRules) -> bool:
     name = event.event_name
     if not name or is_signin_event(event) or _is_read_only(event):
         return False
-    if not rules.include_errors and (_error_code(event) or _error_message(event)):
-        return False
+    failed = _error_code(event) or _error_message(event)
+    if failed and (not rules.include_errors or not is_access_denied(_error_code(event))):
+        return False  # a denied attempt is worth knowing; a validation error or a typo is not
     if rules.event_sources is not None and event.event_source not in rules.event_sources:
         return False
     if rules.identity_types is not None and _identity_type(event) not in rules.identity_types:
