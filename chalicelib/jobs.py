@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,8 @@ from chalicelib.model import ConfigChange, PropertyChange, Relationship
 from chalicelib.timeutil import iso, parse_time
 
 MAX_JOB_BYTES = 180_000  # SQS takes 256 KB per message; leave room for the job's other fields
+READ_TO_END = "complete"
+MAX_CARRIED = 10  # candidate calls carried between ticks (the newest; an untrusted one is alerted at once)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,13 @@ class LookupJob:
     decided_event_ids: tuple[str, ...] = ()
     revision: int = 0
     decided_kind: str | None = None  # set once an outcome was emitted: later lookups can only revise it
+    # Evidence carried across ticks while CloudTrail returns more than one run can read (a flood):
+    # how far each lookup has read back (``READ_TO_END`` once complete), for which window, and the
+    # candidate calls found so far (LookupEvents ``Events[]`` entries).
+    cursors: dict[str, str] = field(default_factory=dict)
+    cursor_window: str | None = None
+    carried: tuple[dict[str, Any], ...] = ()
+    pages_read: int = 0
 
     @property
     def is_followup(self) -> bool:
@@ -55,6 +64,10 @@ class LookupJob:
             "decided_event_ids": list(self.decided_event_ids),
             "revision": self.revision,
             "decided_kind": self.decided_kind,
+            "cursors": dict(self.cursors),
+            "cursor_window": self.cursor_window,
+            "carried": list(self.carried[-MAX_CARRIED:]),
+            "pages_read": self.pages_read,
         }
 
     @classmethod
@@ -73,6 +86,10 @@ class LookupJob:
             decided_event_ids=tuple(data.get("decided_event_ids") or ()),
             revision=int(data.get("revision") or 0),
             decided_kind=data.get("decided_kind"),
+            cursors={str(k): str(v) for k, v in (data.get("cursors") or {}).items()},
+            cursor_window=data.get("cursor_window"),
+            carried=tuple(c for c in data.get("carried") or () if isinstance(c, dict))[-MAX_CARRIED:],
+            pages_read=int(data.get("pages_read") or 0),
         )
 
     def retried(self, not_before: datetime) -> LookupJob:

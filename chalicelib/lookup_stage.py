@@ -12,28 +12,29 @@ suppression is watched for a while in case a person's call on the item shows up 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib import attribution as attr
 from chalicelib.adapters.queues import Message
 from chalicelib.bootstrap import Deps
+from chalicelib.cloudtrail_records import parse_lookup_event
 from chalicelib.emit import emit
 from chalicelib.ingest import previous_capture
-from chalicelib.jobs import LookupJob
+from chalicelib.jobs import MAX_CARRIED, READ_TO_END, LookupJob
 from chalicelib.logs import log_json
 from chalicelib.model import TrailEvent
 from chalicelib.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE, EventSummary, Outcome
 from chalicelib.settings import Settings
-from chalicelib.timeutil import iso
+from chalicelib.timeutil import iso, parse_time
 
 log = logging.getLogger("mcd.lookup")
 
 MAX_SWEEP_PAGES = 20
 SWEEP_PAUSE = timedelta(minutes=10)
-WATCH_SUPPRESSED_FOR = timedelta(minutes=15)  # after capture
 WATCH_EVERY = timedelta(minutes=1)
 WATCH_FREELY_UP_TO = 3  # watched items in a group that may cost their own lookups
 WATCH_BY_SWEEP_UP_TO = 20  # more watched items than that are watched only alongside other lookups
@@ -42,6 +43,11 @@ FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
 FOLLOWUP_GRID = timedelta(minutes=5)
 MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
+PAGES_PER_JOB_PER_RUN = 40  # a flooded resource reads on over later runs instead of starving the others
+FOLLOWUP_PAGES = 8
+SETTLED_AFTER = timedelta(minutes=15)  # CloudTrail's event history shows a call within this of its capture
+PASS_STARTED = "pass-started"
+CARRIED_RECORD_CHARS = 4000
 
 
 class _Pool:
@@ -55,6 +61,16 @@ class _Pool:
     def add(self, events: list[TrailEvent]) -> None:
         for event in events:
             self.events.setdefault(event.event_id or str(id(event)), event)
+
+    def add_carried(self, job: LookupJob) -> None:
+        """Candidate calls an earlier run of this job found, with the identifiers they were matched on."""
+        for entry in job.carried:
+            event = parse_lookup_event(entry, "carried")
+            if isinstance(event, TrailEvent) and event.event_id:
+                self.events.setdefault(event.event_id, event)
+                keys = entry.get("keys")
+                if isinstance(keys, list) and event.event_id not in self.keys:
+                    self.keys[event.event_id] = frozenset(str(k) for k in keys) | attr.event_keys(event)
 
 
 def lookup(deps: Deps) -> dict[str, int]:
@@ -109,11 +125,61 @@ def _after_failure(deps: Deps, settings: Settings, members: list[tuple[LookupJob
             _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
 
 
+@dataclass
+class _Reading:
+    """How much of one job's evidence has been read: per lookup, how far back (or ``READ_TO_END``).
+
+    A pass that needs several runs reads CloudTrail as it was when the pass began: a call that became
+    visible since, newer than where the pass had got to, is not in it. Such a pass proves nothing
+    until it began late enough for every call of the window to be visible (``SETTLED_AFTER`` past
+    the capture); before that, a finished pass starts over, keeping the calls it found.
+    """
+
+    window_key: str
+    cursors: dict[str, str]
+    started: datetime
+    pages: int = 0
+    swept: bool = False  # a sweep of every write call in its window was read to the end in this run
+
+    @classmethod
+    def of(cls, job: LookupJob, window: tuple[datetime, datetime], now: datetime) -> _Reading:
+        key = f"{iso(window[0])}|{iso(window[1])}"
+        # Alert follow-ups look afresh each time for calls that became visible later; a watched
+        # suppression reads on like an undecided item; a changed window reads anew.
+        keep = (job.is_watch or not job.is_followup) and job.cursor_window == key
+        cursors = dict(job.cursors) if keep else {}
+        started = parse_time(cursors.pop(PASS_STARTED, None)) or now
+        return cls(window_key=key, cursors=cursors, started=started)
+
+    def done(self, job: LookupJob, names: tuple[str, ...], now: datetime) -> bool:
+        complete = self.swept or all(self.cursors.get(_query(n)) == READ_TO_END for n in names)
+        if complete and self.started < now and not self.settled(job):
+            self.cursors = {}  # a pass over several runs, begun too early: read again from the newest call
+            return False
+        return complete
+
+    def settled(self, job: LookupJob) -> bool:
+        """Begun when every call of the item's window was visible: a complete pass is final."""
+        capture = job.change.capture_time
+        return capture is None or self.started >= capture + SETTLED_AFTER
+
+    def saved(self) -> dict[str, str]:
+        if not self.cursors:
+            return {}
+        return {**self.cursors, PASS_STARTED: iso(self.started) or ""}
+
+
+def _query(name: str) -> str:
+    return f"ResourceName={name}"
+
+
 def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tuple[LookupJob, Message]],
                    counts: dict[str, int], deadline: float) -> None:
     lookback = timedelta(minutes=settings.lookback_minutes)
     previous = {job.change_key: previous_capture(deps, job.change) for job, _ in members}
     pool = _Pool()
+    for job, _ in members:
+        pool.add_carried(job)
 
     def decide(job: LookupJob) -> attr.Attribution | None:
         return attr.attribute(job.change, pool.events.values(), previous_capture=previous[job.change_key],
@@ -127,66 +193,156 @@ def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tu
         # Many watched suppressions (an IaC apply) or a busy region: watch only alongside other lookups.
         deps.queue("lookup_queue").delete([m for _, m in members])
         return
-    _gather(deps, region, jobs, pool, previous, lookback, decide, deadline)
+    readings = _gather(deps, region, jobs, pool, previous, lookback, decide, deadline)
     now = deps.now()
     for job, message in members:
         found = decide(job)
-        if job.is_followup:
+        reading = readings[job.change_key]
+        complete = reading.done(job, _required_names(job, found), now)
+        if complete:
+            reading.cursors = {}  # the next look, if any, is a new pass over what is visible then
+        narrowed = job.cursor_window is not None and reading.window_key != job.cursor_window
+        job = _carry(job, reading, found, pool)
+        if job.is_watch:
             counts["followups"] += 1
-            _follow_up(deps, job, found, message, now)
-        elif found is not None:
+            _watch(deps, settings, job, found, message, now, final=complete and reading.settled(job))
+        elif job.is_followup:
+            counts["followups"] += 1
+            _follow_up(deps, job, found, message, now, settled=complete and narrowed)
+        elif found is not None and (found.verdict is None or complete):
+            # An untrusted call is alerted at once; silence waits until every call in the window was read.
             counts["decided"] += 1
             _decided(deps, job, found, message, now)
         elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
             counts["unattributed"] += 1
-            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None))
+            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None,
+                                     unverified=_unverified(found, complete, job)))
             deps.queue("lookup_queue").delete([message])
         else:
             counts["waiting"] += 1
             _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
 
 
+def _required_names(job: LookupJob, found: attr.Attribution | None) -> tuple[str, ...]:
+    """The lookups whose every page must be read before the item may be suppressed."""
+    names = attr.lookup_names(job.change)[:MAX_NAMES]
+    if found is None or found.via == "related-resource":
+        names += attr.related_keys(job.change)[:MAX_NAMES]
+    return names
+
+
+def _unverified(found: attr.Attribution | None, complete: bool, job: LookupJob) -> str | None:
+    """Why an unattributed change could not be checked to the end, for the alert."""
+    if complete:
+        return None
+    if found is not None:
+        return (f"only trusted calls were found, but CloudTrail held more calls on this resource than "
+                f"could be read before giving up ({job.pages_read} pages read); a person's call may be among them")
+    return f"no causing call found in {job.pages_read} pages of CloudTrail; more remained unread when it gave up"
+
+
+def _carry(job: LookupJob, reading: _Reading, found: attr.Attribution | None, pool: _Pool) -> LookupJob:
+    """Keep what this run learned for the next: how far each lookup read, and the candidate calls."""
+    carried = job.carried
+    if found is not None and not job.is_followup:
+        carried = tuple(_carried_entry(e, pool) for e in found.events[-MAX_CARRIED:])
+    keep = job.is_watch or not job.is_followup
+    return replace(job, cursors=reading.saved() if keep else {}, cursor_window=reading.window_key,
+                   carried=carried, pages_read=job.pages_read + reading.pages)
+
+
+def _carried_entry(event: TrailEvent, pool: _Pool) -> dict[str, object]:
+    record = event.raw
+    text = json.dumps(record, default=str)
+    if len(text) > CARRIED_RECORD_CHARS:  # the identifiers it was matched on travel beside it
+        slim = {k: v for k, v in record.items() if k not in ("requestParameters", "responseElements", "resources")}
+        text = json.dumps(slim, default=str)[:CARRIED_RECORD_CHARS * 4]
+    keys = sorted(pool.keys.get(event.event_id or "", frozenset()))[:50]
+    return {"EventId": event.event_id, "CloudTrailEvent": text, "keys": keys,
+            "Resources": [{"ResourceType": r.type, "ResourceName": r.name} for r in event.indexed_resources]}
+
+
 def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
-            previous: dict[str, datetime | None], lookback: timedelta, decide, deadline: float) -> None:
+            previous: dict[str, datetime | None], lookback: timedelta, decide, deadline: float) -> dict[str, _Reading]:
     lookups = deps.lookups
+    windows = {j.change_key: attr.window(j.change, previous[j.change_key], lookback) for j in jobs}
+    now = deps.now()
+    readings = {j.change_key: _Reading.of(j, windows[j.change_key], now) for j in jobs}
     for job in jobs:
         for event_id in job.change.related_events[:5]:
             _fetch(lookups, pool, region, "EventId", event_id, None, None)
-    pending = [j for j in jobs if decide(j) is None or j.is_followup]
+
+    def unsettled(job: LookupJob) -> bool:
+        """Still reading: a follow-up, or nothing found, or only trusted calls (silence needs them all)."""
+        found = decide(job)
+        return job.is_followup or found is None or found.verdict is not None
+
+    pending = [j for j in jobs if unsettled(j)]
     if not pending:
-        return
-    now = deps.now()
-    windows = {j.change_key: attr.window(j.change, previous[j.change_key], lookback) for j in pending}
+        return readings
     per_name_cost = sum(len(attr.lookup_names(j.change)[:MAX_NAMES]) for j in pending)
     unprofitable: dict[str, datetime] = deps.memory.setdefault("sweep_unprofitable", {})
     if per_name_cost >= 2 and unprofitable.get(region, now) <= now:
         # One sweep of every write call in the group's window usually costs a page or two, where
         # looking each name up costs a call per name; stop early when it would not be cheaper.
-        start = min(w[0] for w in windows.values()) - timedelta(seconds=1)
-        end = max(w[1] for w in windows.values())
+        start = min(windows[j.change_key][0] for j in pending) - timedelta(seconds=1)
+        end = max(windows[j.change_key][1] for j in pending)
         calls_before = lookups.stats.calls
         events, complete = lookups.lookup(region, "ReadOnly", "false", start, end,
                                           max_pages=min(MAX_SWEEP_PAGES, per_name_cost - 1))
         deps.memory.setdefault("sweep_pages", {})[region] = lookups.stats.calls - calls_before
         pool.add(events)
         if complete:
-            return
+            for job in pending:
+                readings[job.change_key].swept = True
+            return readings
         unprofitable[region] = now + SWEEP_PAUSE
-        pending = [j for j in pending if decide(j) is None or j.is_followup]
+        pending = [j for j in pending if unsettled(j)]
     for job in pending:
         if deps.clock() >= deadline:
             break  # the rest wait for the next run
-        start, end = windows[job.change_key]
-        start -= timedelta(seconds=1)
-        for name in attr.lookup_names(job.change)[:MAX_NAMES]:
-            _fetch(lookups, pool, region, "ResourceName", name, start, end)
-            if decide(job) is not None and not job.is_followup:
-                break
-        if decide(job) is None:
-            for name in attr.related_keys(job.change)[:MAX_NAMES]:
-                _fetch(lookups, pool, region, "ResourceName", name, start, end)
-                if decide(job) is not None:
-                    break
+        _read_names(deps, pool, region, job, windows[job.change_key], readings[job.change_key], decide, deadline)
+    return readings
+
+
+def _read_names(deps: Deps, pool: _Pool, region: str, job: LookupJob, window: tuple[datetime, datetime],
+                reading: _Reading, decide, deadline: float) -> None:
+    """Read the job's lookups on from where the last run stopped, until an untrusted call shows or all is read."""
+    start, end = window[0] - timedelta(seconds=1), window[1]
+    budget = FOLLOWUP_PAGES if job.is_followup and not job.is_watch else PAGES_PER_JOB_PER_RUN
+    for related in (False, True):
+        if related and decide(job) is not None and decide(job).via != "related-resource":
+            return  # calls on the resource itself decide; linked resources do not matter
+        names = attr.related_keys(job.change) if related else attr.lookup_names(job.change)
+        for name in names[:MAX_NAMES]:
+            if budget <= 0 or deps.clock() >= deadline:
+                return
+            budget -= _read_on(deps.lookups, pool, region, name, start, end, reading, budget)
+            found = decide(job)
+            if found is not None and found.verdict is None and not job.is_followup:
+                return  # an untrusted call: alert now, follow-ups add the rest
+
+
+def _read_on(lookups, pool: _Pool, region: str, name: str, start: datetime, end: datetime,
+             reading: _Reading, budget: int) -> int:
+    """Read up to ``budget`` more pages of one ResourceName lookup; the pages it cost."""
+    query = _query(name)
+    cursor = reading.cursors.get(query)
+    if cursor == READ_TO_END:
+        return 0
+    upper = parse_time(cursor) or end
+    if upper <= start:
+        reading.cursors[query] = READ_TO_END
+        return 0
+    calls_before = lookups.stats.calls
+    events, complete = lookups.lookup(region, "ResourceName", name, start, upper, max_pages=budget)
+    pool.add(events)
+    times = [e.event_time for e in events if e.event_time]
+    # Newest first: what is left is no newer than the oldest call read (calls at that second are read again).
+    reading.cursors[query] = READ_TO_END if complete else iso(min(times) if times else upper) or READ_TO_END
+    pages = max(1, lookups.stats.calls - calls_before)
+    reading.pages += pages
+    return pages
 
 
 def _fetch(lookups, pool: _Pool, region: str, attribute: str, value: str,
@@ -204,10 +360,6 @@ def _followup_time(now: datetime, index: int) -> datetime:
     due = now + FOLLOWUP_DELAYS[index]
     grid = FOLLOWUP_GRID.total_seconds()
     return datetime.fromtimestamp(-(-due.timestamp() // grid) * grid, tz=due.tzinfo)
-
-
-def _watching(job: LookupJob, now: datetime) -> bool:
-    return job.change.capture_time is not None and now < job.change.capture_time + WATCH_SUPPRESSED_FOR
 
 
 def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
@@ -230,33 +382,42 @@ def _decided(deps: Deps, job: LookupJob, found: attr.Attribution, message: Messa
         followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
                            not_before=_followup_time(now, 0))
         _requeue(deps, followup, None, message, now)
-    elif _watching(job, now):
+    else:  # watched until a pass begun when every call was visible has read them all
         _requeue(deps, replace(job, decided_kind=kind, not_before=now + WATCH_EVERY), None, message, now)
+
+
+def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution | None, message: Message,
+           now: datetime, *, final: bool) -> None:
+    """Keep checking a suppression until the evidence is final: a person's call seen later makes it an alert;
+    evidence that cannot be completed before the give-up time makes it an unverified change."""
+    queue = deps.queue("lookup_queue")
+    if found is not None and found.verdict is None:
+        outcome = build_outcome(job, MANUAL_CHANGE, now, found)
+        emit(deps, outcome, revision=job.revision + 1)
+        job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
+                      revision=job.revision + 1, attempts=0, cursors={})
+        _requeue(deps, replace(job, not_before=_followup_time(now, 0)), None, message, now)
+    elif final:
+        queue.delete([message])
+    elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
+        emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None, unverified=_unverified(found, False, job)),
+             revision=job.revision + 1)
+        queue.delete([message])
     else:
-        deps.queue("lookup_queue").delete([message])
+        _requeue(deps, replace(job, not_before=now + WATCH_EVERY), None, message, now)
 
 
 def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, message: Message,
-               now: datetime) -> None:
+               now: datetime, *, settled: bool = False) -> None:
     """Revise an emitted outcome with calls that became visible later.
 
     A suppression becomes a ``manual_change`` (an alert) when a person's call on the same item shows
-    up after the trusted one did; an alert gains the calls that appeared after it was sent.
+    up after the trusted one did; an alert gains the calls that appeared after it was sent. An alert
+    becomes a suppression only when its window ``settled``: an earlier item of the resource arrived
+    late and claims the untrusted calls, and every call in the narrower window was read. A later
+    read that is merely partial never revises an alert down.
     """
-    if job.is_watch:
-        if found is not None and found.verdict is None:
-            outcome = build_outcome(job, MANUAL_CHANGE, now, found)
-            emit(deps, outcome, revision=job.revision + 1)
-            job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
-                          revision=job.revision + 1, attempts=0)
-            _requeue(deps, replace(job, not_before=_followup_time(now, 0)), None, message, now)
-        elif _watching(job, now):
-            _requeue(deps, replace(job, not_before=now + WATCH_EVERY), None, message, now)
-        else:
-            deps.queue("lookup_queue").delete([message])
-        return
-    if found is not None and found.verdict is not None:
-        # The window narrowed (an earlier item of the resource arrived late): only trusted calls remain.
+    if settled and found is not None and found.verdict is not None:
         emit(deps, build_outcome(job, SUPPRESSED, now, found), revision=job.revision + 1)
         deps.queue("lookup_queue").delete([message])
         return
@@ -274,7 +435,8 @@ def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, messa
     _requeue(deps, replace(job, attempts=done, not_before=_followup_time(now, done)), None, message, now)
 
 
-def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribution | None) -> Outcome:
+def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribution | None,
+                  unverified: str | None = None) -> Outcome:
     change = job.change
     principal = found.principal if found else None
     events = found.events if found else ()
@@ -300,8 +462,15 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
         archive_bucket=job.archive_bucket,
         archive_key=job.archive_key,
         partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
-        extra={"attributed_via": found.via} if found else {},
+        extra=_extra(found, unverified),
     )
+
+
+def _extra(found: attr.Attribution | None, unverified: str | None) -> dict[str, str]:
+    extra = {"attributed_via": found.via} if found else {}
+    if unverified:
+        extra["unverified"] = unverified
+    return extra
 
 
 def event_summary(event: TrailEvent) -> EventSummary:

