@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import adversary
 import pytest
 from adversary import BUCKET, PERSON, flooded_bucket
 from scenario_check import differences
@@ -33,3 +34,14 @@ def test_an_unfinished_read_is_reported_unverified_not_suppressed(monkeypatch: p
     assert [(o["kind"], o["resource_id"]) for o in result.outcomes] == [("unattributed_change", BUCKET)]
     assert "a person's call may be among them" in result.outcomes[0]["unverified"]  # the alert says why
     assert len(result.slack) == 1
+
+
+def test_a_later_partial_read_never_turns_the_alert_into_a_suppression() -> None:
+    # The person's call is visible first and alerted; then 600 newer calls and the trusted tag appear,
+    # so the follow-ups, reading a few pages newest first, see only the trusted call.
+    scenario = flooded_bucket(reads=500, failed=100, trusted_write=True, trusted_at=55)
+    for entry in scenario["cloudtrail"]:
+        entry["visible_at"] = adversary.at(400)
+    scenario["cloudtrail"][0]["visible_at"] = adversary.at(70)
+    result = run(scenario)
+    assert differences(scenario["expect"]["outcomes"], result.outcomes) == []
