@@ -23,7 +23,8 @@ def parse_record(record: Any, source: str,
     """One CloudTrail record; absent fields are ``None``. ``raw`` keeps the record itself (no copy)."""
     if not isinstance(record, dict):
         return Unparseable(source, f"a CloudTrail record must be a JSON object, got {type(record).__name__}")
-    principal = resolve_principal(record.get("userIdentity"), record.get("additionalEventData"))
+    principal = resolve_principal(record.get("userIdentity"), record.get("additionalEventData"),
+                                  record.get("sessionCredentialFromConsole"))
     return TrailEvent(
         source=source,
         event_id=text_of(record.get("eventID")),
@@ -111,8 +112,13 @@ def indexed_resources(resources: Any) -> tuple[IndexedResource, ...]:
     )
 
 
-def resolve_principal(user_identity: Any, additional_event_data: Any = None) -> Principal:
-    """Who made the call, for every ``userIdentity`` type (missing, ``{}``, unknown types included)."""
+def resolve_principal(user_identity: Any, additional_event_data: Any = None,
+                      session_from_console: Any = None) -> Principal:
+    """Who made the call, for every ``userIdentity`` type (missing, ``{}``, unknown types included).
+
+    ``session_from_console`` is the record's top-level ``sessionCredentialFromConsole`` (where
+    CloudTrail writes it); the same flag inside ``sessionContext`` counts too.
+    """
     identity = user_identity if isinstance(user_identity, dict) else {}
     extra = additional_event_data if isinstance(additional_event_data, dict) else {}
     context = as_mapping(identity.get("sessionContext"))
@@ -133,6 +139,8 @@ def resolve_principal(user_identity: Any, additional_event_data: Any = None) -> 
         invoked_by=text_of(identity.get("invokedBy")),
         user_name=text_of(identity.get("userName")),
         access_key_id=text_of(identity.get("accessKeyId")),
+        from_console=_flag(session_from_console) is True
+        or _flag(context.get("sessionCredentialFromConsole")) is True,
     )
 
 

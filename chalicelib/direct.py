@@ -7,19 +7,25 @@ twice by one, is alerted once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
+from chalicelib import trust
 from chalicelib.bootstrap import Deps
 from chalicelib.emit import emit
 from chalicelib.errors import ConfigurationError
 from chalicelib.events import parse_payload
 from chalicelib.logs import log_json
 from chalicelib.model import TrailEvent, Unparseable
+from chalicelib.outcomes import API_CALL, Outcome
 from chalicelib.rules import DirectRules, direct_outcome
+from chalicelib.settings import Settings
 
 log = logging.getLogger("mcd.direct")
+
 
 
 def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
@@ -42,6 +48,7 @@ def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
             continue
         counts["records"] += 1
         outcome = direct_outcome(item, settings, rules, now)
+        outcome = trusted_role_alert(item, outcome, settings, now)
         if outcome is None:
             continue
         if not emit(deps, outcome):
@@ -49,3 +56,18 @@ def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
         else:
             counts["alerts"] += 1
     return counts
+
+
+def trusted_role_alert(event: TrailEvent, outcome: Outcome | None, settings: Settings,
+                       now: datetime) -> Outcome | None:
+    """``outcome``, naming the trusted pattern when it is an ``api_call`` of a person editing a trusted role.
+
+    A role write (``trust.ROLE_WRITE_CALLS``) by an untrusted principal on a role that a trusted
+    pattern names gets ``extra["trusted_pattern"]`` (high severity in Slack). Calls the sensitive-call
+    rules do not select (``CreateRole``, ``TagRole``) stay silent here: the role's Config item reports
+    them as a ``manual_change`` that names the pattern (FORMAT.md: nothing else is an outcome).
+    """
+    pattern = trust.trusted_role_edit(event, settings.trusted_principals, settings.trust_aws_services)
+    if pattern is None or outcome is None or outcome.kind != API_CALL:
+        return outcome
+    return dataclasses.replace(outcome, extra={**outcome.extra, "trusted_pattern": pattern})

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib import attribution as attr
+from chalicelib import trust
 from chalicelib.adapters.queues import Message
 from chalicelib.bootstrap import Deps
 from chalicelib.cloudtrail_records import parse_lookup_event
@@ -376,7 +377,7 @@ def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
 
 def _decided(deps: Deps, job: LookupJob, found: attr.Attribution, message: Message, now: datetime) -> None:
     kind = MANUAL_CHANGE if found.verdict is None else SUPPRESSED
-    outcome = build_outcome(job, kind, now, found)
+    outcome = build_outcome(job, kind, now, found, trusted_patterns=deps.settings().trusted_principals)
     emit(deps, outcome)
     if kind == MANUAL_CHANGE:
         followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
@@ -392,7 +393,7 @@ def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attributi
     evidence that cannot be completed before the give-up time makes it an unverified change."""
     queue = deps.queue("lookup_queue")
     if found is not None and found.verdict is None:
-        outcome = build_outcome(job, MANUAL_CHANGE, now, found)
+        outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=deps.settings().trusted_principals)
         emit(deps, outcome, revision=job.revision + 1)
         job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
                       revision=job.revision + 1, attempts=0, cursors={})
@@ -425,7 +426,7 @@ def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, messa
         ids = {e.event_id for e in found.events if e.event_id}
         if not ids <= set(job.decided_event_ids):
             merged = tuple(dict.fromkeys((*job.decided_event_ids, *sorted(ids))))
-            outcome = build_outcome(job, MANUAL_CHANGE, now, found)
+            outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=deps.settings().trusted_principals)
             emit(deps, replace(outcome, event_ids=merged), revision=job.revision + 1)
             job = replace(job, decided_event_ids=merged, revision=job.revision + 1)
     done = job.attempts + 1
@@ -436,7 +437,7 @@ def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, messa
 
 
 def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribution | None,
-                  unverified: str | None = None) -> Outcome:
+                  unverified: str | None = None, trusted_patterns: tuple[str, ...] = ()) -> Outcome:
     change = job.change
     principal = found.principal if found else None
     events = found.events if found else ()
@@ -462,7 +463,7 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
         archive_bucket=job.archive_bucket,
         archive_key=job.archive_key,
         partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
-        extra=_extra(found, unverified),
+        extra={**_extra(found, unverified), **trust.trusted_role_mark(kind, change, trusted_patterns)},
     )
 
 

@@ -19,7 +19,9 @@ class Principal:
     """Who made a CloudTrail call, resolved from any ``userIdentity`` shape.
 
     ``issuer_arn`` is what trust is decided on: the role a session was issued from
-    (``sessionContext.sessionIssuer.arn``), or the IAM user's / root's own ARN.
+    (``sessionContext.sessionIssuer.arn``), or the IAM user's / root's own ARN. ``from_console`` is
+    ``True`` when CloudTrail says the session's credentials came from the AWS console
+    (``sessionCredentialFromConsole``): a person is driving it, whatever role it belongs to.
     """
 
     type: str | None = None
@@ -33,6 +35,7 @@ class Principal:
     invoked_by: str | None = None
     user_name: str | None = None
     access_key_id: str | None = None
+    from_console: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class Principal:
             "source_identity": self.source_identity,
             "mfa": self.mfa,
             "invoked_by": self.invoked_by,
+            "from_console": self.from_console,
         }
 
 

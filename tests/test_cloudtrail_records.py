@@ -234,3 +234,58 @@ def test_lookup_event_falls_back_to_outer_fields(cloudtrail_event):
 @pytest.mark.parametrize("entry", [{}, {"CloudTrailEvent": "{broken"}, "text", None])
 def test_lookup_event_without_anything_readable(entry):
     assert isinstance(parse_lookup_event(entry, "l"), Unparseable)
+
+
+# --- sessionCredentialFromConsole: a person drives the session (D17) ------------------------------------------
+
+CONSOLE_IDENTITY = {
+    "type": "AssumedRole", "principalId": "AROAEXAMPLEID1234567:priya",
+    "arn": f"arn:aws:sts::{ACCT}:assumed-role/terraform-apply/priya", "accountId": ACCT,
+    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCT}:role/terraform-apply",
+                                         "userName": "terraform-apply"},
+                       "attributes": {"creationDate": "2025-03-02T08:00:00Z", "mfaAuthenticated": "true"}},
+}
+
+
+def console_record(flag, *, in_context: bool = False) -> dict:
+    identity = json.loads(json.dumps(CONSOLE_IDENTITY))
+    record = {"eventVersion": "1.09", "eventID": "0b8f7a7e-52a4-4f0f-9d55-d1b3e0b8a001",
+              "eventName": "AuthorizeSecurityGroupIngress", "eventSource": "ec2.amazonaws.com",
+              "eventTime": "2025-03-02T08:10:00Z", "awsRegion": "eu-west-1", "userIdentity": identity}
+    if in_context:
+        identity["sessionContext"]["sessionCredentialFromConsole"] = flag
+    else:
+        record["sessionCredentialFromConsole"] = flag
+    return record
+
+
+@pytest.mark.parametrize("flag, expected", [
+    ("true", True), ("True", True), (" true ", True), (True, True),
+    ("false", False), (False, False), (None, False), ("1", False), (1, False), ({}, False),
+])
+@pytest.mark.parametrize("in_context", [False, True])
+def test_session_credential_from_console_is_read_from_the_record_or_the_session_context(
+        flag, expected, in_context):
+    event = parse_record(console_record(flag, in_context=in_context), "test")
+    assert event.principal.from_console is expected
+    assert event.principal.to_json()["from_console"] is expected
+
+
+def test_principal_without_the_flag_is_not_from_console():
+    assert resolve_principal(CONSOLE_IDENTITY).from_console is False
+    assert Principal().from_console is False
+    assert "from_console" in Principal().to_json()
+
+
+def test_lookup_events_entries_carry_the_console_flag_from_the_cloudtrail_event_string():
+    inner = console_record("true")
+    entry = {"EventId": inner["eventID"], "EventName": inner["eventName"], "ReadOnly": "false",
+             "EventTime": "2025-03-02T08:10:00Z", "EventSource": "ec2.amazonaws.com", "Username": "priya",
+             "Resources": [{"ResourceType": "AWS::EC2::SecurityGroup", "ResourceName": "sg-0123456789abcdef0"}],
+             "CloudTrailEvent": json.dumps(inner)}
+    event = parse_lookup_event(entry, "lookup")
+    assert isinstance(event, TrailEvent)
+    assert event.principal.from_console is True
+    assert event.to_json()["principal"]["from_console"] is True
+    plain = parse_lookup_event({**entry, "CloudTrailEvent": json.dumps(console_record("false"))}, "lookup")
+    assert plain.principal.from_console is False
