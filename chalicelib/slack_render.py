@@ -41,6 +41,7 @@ __all__ = [
     "LIMITS",
     "check_limits",
     "cloudtrail_event_url",
+    "cloudtrail_history_url",
     "config_timeline_url",
     "describe_client",
     "escape_mrkdwn",
@@ -86,13 +87,29 @@ _DIGEST_RESERVE = 1800
 # Text safety
 
 
+# Removed from event text: C0/C1 controls; every Unicode format character (category Cf: soft hyphen,
+# Arabic letter mark, zero-width space/joiners, LRM/RLM, bidi embeddings, overrides and isolates, word
+# joiner and invisible operators, BOM, interlinear annotations, tag characters, ...); characters that
+# render as nothing (combining grapheme joiner, Hangul and Khmer fillers, Mongolian variation
+# selectors); lone surrogates and noncharacters (they would make the JSON payload unacceptable).
 _DROP_CHARS = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ud800-\udfff"
+    "\ufeff\uffa0\ufff9-\ufffb\ufffe\uffff\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e007f]"
 )
 _LINE_BREAKS = re.compile("[\r\n\t\u2028\u2029\x85]+")
-_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_BROADCAST = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _BACKTICK_STANDIN = "ˋ"  # U+02CB MODIFIER LETTER GRAVE ACCENT
+# Slack turns URLs, domain names and e-mail addresses in message text into links. In event text a dot
+# (or a full-width/ideographic one) between a letter or digit and a letter is shown as U+2024 ONE DOT
+# LEADER, and the slashes of ``scheme://`` as U+2044 FRACTION SLASH: ``https:⁄⁄evil․example/x`` reads
+# the same, has the same length, and is no link (``1.2.3.4`` and ``2.15.0`` keep their dots).
+_LINK_DOT = re.compile(r"(?<=[\w-])[.\uff0e\u3002\uff61](?=[^\W\d_])")
+_SCHEME_SLASHES = re.compile(r"(?<=:)//")
+_DOT_STANDIN = "\u2024"  # ONE DOT LEADER
+_SLASH_STANDIN = "\u2044"  # FRACTION SLASH
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -110,9 +127,38 @@ def _text_of(value: Any) -> str:
 
 
 def _clean(value: Any) -> str:
-    """One line of display text without control, bidi-override or zero-width characters."""
+    """One line of display text without control, format (bidi, zero-width, soft hyphen …) or invisible characters."""
     text = _LINE_BREAKS.sub(" ", _text_of(value))
     return _DROP_CHARS.sub("", text)
+
+
+def _no_links(text: str) -> str:
+    """``text`` with nothing Slack would turn into a link: URL schemes and domain dots become look-alikes."""
+    if "." not in text and "/" not in text and "\uff0e" not in text and "\u3002" not in text and "\uff61" not in text:
+        return text
+    return _LINK_DOT.sub(_DOT_STANDIN, _SCHEME_SLASHES.sub(_SLASH_STANDIN * 2, text))
+
+
+def _cut(text: str, limit: int) -> str:
+    """Already-escaped mrkdwn shortened to ``limit`` characters without leaving half of a construct.
+
+    The cut never falls inside an entity (``&amp;`` ``&lt;`` ``&gt;``: no stray ``&am``), a renderer link
+    or date token (``<…>``), or an open inline code span; the text is marked with ``…``.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 1, 0)]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    opened = head.rfind("<")
+    if opened != -1 and ">" not in head[opened:]:
+        head = head[:opened]
+    if "```" not in head and head.count("`") % 2:
+        head = head[: head.rfind("`")]
+    if head.count("```") % 2:
+        head = head[: head.rfind("```")]
+    return head + "…"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -128,7 +174,7 @@ def _esc(value: Any, limit: int) -> str:
     Besides ``&`` ``<`` ``>``, backticks are replaced (event text can then neither open nor close a
     code span or block) and ``@channel``/``@here``/``@everyone`` get an invisible word joiner.
     """
-    text = _BROADCAST.sub("@\u2060\\1", _clean(value).replace("`", _BACKTICK_STANDIN))
+    text = _BROADCAST.sub("@\u2060\\1", _no_links(_clean(value).replace("`", _BACKTICK_STANDIN)))
     head = escape_mrkdwn(text[:limit])
     if len(text) <= limit and len(head) <= limit:
         return head
@@ -151,7 +197,7 @@ def _code(value: Any, limit: int) -> str:
 
 def _plain(value: Any, limit: int) -> str:
     """Event text made harmless for a plain_text object (no ``<`` ``>`` at all)."""
-    text = _clean(value).replace("<", "‹").replace(">", "›")
+    text = _no_links(_clean(value)).replace("<", "‹").replace(">", "›")
     return _clip(_BROADCAST.sub("@\u2060\\1", text), limit)
 
 
@@ -874,6 +920,10 @@ def _change_reason(change: Mapping[str, Any]) -> str | None:
 
 
 def _high_reason(outcome: Outcome) -> str | None:
+    extra = outcome.extra if isinstance(outcome.extra, Mapping) else {}
+    pattern = _str(extra.get("trusted_pattern"))
+    if pattern:
+        return f"trusted role changed by an untrusted principal (trusted as {_clip(_clean(pattern), 70)})"
     if outcome.signin == "root" or _is_root(outcome):
         return "root user activity"
     for name in _event_names(outcome):
@@ -939,7 +989,9 @@ def severity_reason(outcome: Outcome) -> tuple[str, str]:
 def severity(outcome: Outcome) -> str:
     """``high``, ``medium`` or ``low``.
 
-    high: root activity (any kind, and root sign-ins); StopLogging, DeleteTrail, UpdateTrail,
+    high: a role that a trusted pattern names, created or edited by someone untrusted
+    (``extra["trusted_pattern"]``, named in the reason); root activity (any kind, and root sign-ins);
+    StopLogging, DeleteTrail, UpdateTrail,
     StopConfigurationRecorder, DeleteConfigurationRecorder, DeleteDeliveryChannel; removal of an S3
     public access block; IAM policy calls (Put/Attach User|Role|Group Policy, Create/SetDefault
     PolicyVersion, CreatePolicy, UpdateAssumeRolePolicy, permissions boundaries) and any change to an
@@ -1000,7 +1052,7 @@ _RESOURCE_PATHS: dict[str, tuple[str, str, bool]] = {
 
 
 def _q(value: str) -> str:
-    return quote(value, safe="")
+    return quote(value, safe="", errors="replace")  # a lone surrogate from an event must not crash the alert
 
 
 def _region_or_home(region: str | None, partition: str) -> str:
@@ -1184,19 +1236,20 @@ def _header(text: str) -> dict[str, Any]:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, LIMITS["section_text"])}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, LIMITS["section_text"]), "verbatim": True}}
 
 
 def _fields(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     fields = [
-        {"type": "mrkdwn", "text": f"*{label}*\n{value}"[: LIMITS["field_text"]]}
+        {"type": "mrkdwn", "text": _cut(f"*{label}*\n{value}", LIMITS["field_text"]), "verbatim": True}
         for label, value in pairs[: LIMITS["section_fields"]]
     ]
     return {"type": "section", "fields": fields}
 
 
 def _context(*texts: str) -> dict[str, Any]:
-    elements = [{"type": "mrkdwn", "text": t} for t in texts if t][: LIMITS["context_elements"]]
+    elements = [{"type": "mrkdwn", "text": _cut(t, LIMITS["context_text"]), "verbatim": True}
+                for t in texts if t][: LIMITS["context_elements"]]
     return {"type": "context", "elements": elements}
 
 
@@ -1217,7 +1270,7 @@ def _person_value(outcome: Outcome) -> str:
     caller_account = _str(_principal(outcome, "account"))
     if caller_account and outcome.account and caller_account != outcome.account:
         lines.append("from account " + _esc(caller_account, 40))
-    return "\n".join(lines)[:_FIELD_BUDGET]
+    return _cut("\n".join(lines), _FIELD_BUDGET)
 
 
 def _resource_value(outcome: Outcome, console_base: str | None) -> str:
@@ -1241,7 +1294,7 @@ def _action_value(outcome: Outcome) -> str:
     more = f"\n+{len(names) - 5} more" if len(names) > 5 else ""
     source = next((_text_of(e.event_source) for e in events if e.event_source), None)
     prefix = f"{_esc(source.removesuffix('.amazonaws.com'), 40)}: " if source else ""
-    return (prefix + ", ".join(shown))[: _FIELD_BUDGET - 20] + more
+    return _cut(prefix + ", ".join(shown), _FIELD_BUDGET - 20) + more
 
 
 def _how_value(outcome: Outcome) -> str:
@@ -1478,7 +1531,7 @@ def _digest_fields(outcomes: Sequence[Outcome]) -> list[tuple[str, str]]:
             "Regions" if len(_distinct(o.region for o in outcomes)) > 1 else "Region",
             _list_value(_distinct(o.region for o in outcomes)),
         ),
-        ("Person", person[:_FIELD_BUDGET]),
+        ("Person", _cut(person, _FIELD_BUDGET)),
         ("How", _list_value(_distinct(c for o in outcomes for c in _clients(o)), 3)),
         ("Actions", _list_value(names, 6)),
         ("Source IP", _list_value(_distinct(e.source_ip for o in outcomes for e in _events(o)), 3)),
@@ -1520,9 +1573,75 @@ def _item_text(outcome: Outcome, console_base: str | None, *, show_who: bool) ->
     return _join_within([line for line in lines if line], _DIGEST_ITEM_BUDGET, sep="\n")
 
 
+def _digest_priority(assessed: Sequence[tuple[str, int, Outcome]]) -> list[int]:
+    """Indexes of the outcomes in the order they earn a place in a digest.
+
+    First the newest of the most severe, then the newest of all, then the rest by severity and, within
+    a severity, newest first: whatever does not fit is old and mild, never the alert that made the
+    digest worth reading nor the latest one.
+    """
+
+    def recency(index: int) -> tuple[float, int]:
+        moment = parse_time(assessed[index][2].at)
+        return (moment.timestamp() if moment else float("-inf"), index)
+
+    ranked = sorted(range(len(assessed)), key=lambda i: (_SEVERITY_RANK[assessed[i][0]], recency(i)), reverse=True)
+    newest = max(range(len(assessed)), key=recency)
+    return list(dict.fromkeys([ranked[0], newest, *ranked]))
+
+
+def _trail_username(outcome: Outcome) -> str | None:
+    """The name CloudTrail's event history files the principal's calls under (``Username``), when known."""
+    arn = _str(outcome.principal_arn) or ""
+    if arn.endswith(":root"):
+        return "root"
+    if ":assumed-role/" in arn:
+        parts = arn.split(":assumed-role/", 1)[1].split("/")
+        return parts[-1] if len(parts) >= 2 and parts[-1] else None
+    if ":user/" in arn:
+        return arn.rsplit("/", 1)[-1] or None
+    return _str(_principal(outcome, "user_name"))
+
+
+def cloudtrail_history_url(
+    username: str, region: str | None, partition: str = "aws", *, console_base: str | None = None
+) -> str | None:
+    """CloudTrail event history of one region, filtered to the calls of one user name."""
+    if not _ok_part(username):
+        return None
+    region = _region_or_home(region, partition)
+    origin = _origin(partition, region, console_base)
+    if origin is None:
+        return None
+    return f"{origin}/cloudtrail/home?region={_q(region)}#/events?Username={_q(username)}"
+
+
+def _full_list_link(rest: Sequence[Outcome], console_base: str | None) -> str | None:
+    """A link to where the entries a digest had no room for can all be seen, when one place has them all.
+
+    One principal in one account and region: its calls in CloudTrail's event history. Otherwise, Config
+    changes archived in one folder: that folder of archived notifications. Else nothing.
+    """
+    places = {(o.partition, o.account, o.region) for o in rest}
+    names = {_trail_username(o) for o in rest}
+    if len(places) == 1 and len(names) == 1 and None not in names:
+        (partition, _account, region), (name,) = next(iter(places)), names
+        url = cloudtrail_history_url(name or "", region, partition, console_base=console_base)
+        if url:
+            return _link(url, f"all calls by {_esc(name, 60)} in CloudTrail")
+    folders = {(o.partition, _str(o.archive_bucket), (_str(o.archive_key) or "").rpartition("/")[0]) for o in rest}
+    if len(folders) == 1:
+        partition, bucket, folder = next(iter(folders))
+        if bucket and folder and _ok_part(folder) and _ok_part(bucket):
+            origin = _origin(partition, None, console_base, service="s3")
+            if origin:
+                url = f"{origin}/s3/buckets/{_q(bucket)}?prefix={_q(folder + '/')}"
+                return _link(url, "all archived notifications")
+    return None
+
+
 def _render_digest(outcomes: Sequence[Outcome], console_base: str | None) -> dict[str, Any]:
     assessed = [(severity(o), i, o) for i, o in enumerate(outcomes)]
-    ordered = [o for _lvl, _i, o in sorted(assessed, key=lambda t: (-_SEVERITY_RANK[t[0]], t[1]))]
     level = _max_severity(lvl for lvl, _i, _o in assessed)
     title = _digest_title(outcomes)
     blocks: list[dict[str, Any]] = [
@@ -1532,22 +1651,34 @@ def _render_digest(outcomes: Sequence[Outcome], console_base: str | None) -> dic
     ]
     show_who = len(_distinct(_who(o) for o in outcomes)) > 1
     used = _total_text(blocks)
-    shown = 0
-    for outcome in ordered:
-        text = _item_text(outcome, console_base, show_who=show_who)
-        if used + len(text) > LIMITS["total_text"] - _DIGEST_RESERVE or len(blocks) >= LIMITS["blocks"] - 3:
+    priority = _digest_priority(assessed)
+    texts: dict[int, str] = {}
+    for index in priority:
+        if len(texts) >= LIMITS["blocks"] - 6:
             break
-        blocks.append(_section(text))
+        text = _item_text(outcomes[index], console_base, show_who=show_who)
+        if used + len(text) > LIMITS["total_text"] - _DIGEST_RESERVE:
+            continue  # a smaller entry further down may still fit
+        texts[index] = text
         used += len(text)
-        shown += 1
-    rest = ordered[shown:]
+    # Shown most severe first, in the order they came within a severity.
+    for index in sorted(texts, key=lambda i: (-_SEVERITY_RANK[assessed[i][0]], i)):
+        blocks.append(_section(texts[index]))
+    rest = [i for i in priority if i not in texts]
     if rest:
-        names = [_code(o.resource_id or _title(o), 60) for o in rest]
-        listing = _join_within(names, 1200, sep=", ")
-        blocks.append(_context(f"… and {len(rest)} more: {listing}"))
-    counts = {lvl: sum(1 for a, _i, _o in assessed if a == lvl) for lvl in (HIGH, MEDIUM, LOW)}
-    summary = ", ".join(f"{n} {lvl}" for lvl, n in counts.items() if n)
+        by_level = {lvl: sum(1 for i in rest if assessed[i][0] == lvl) for lvl in (HIGH, MEDIUM, LOW)}
+        counts = ", ".join(f"{n} {lvl}" for lvl, n in by_level.items() if n)
+        line = f"… and {len(rest)} more: {counts}"
+        link = _full_list_link([outcomes[i] for i in rest], console_base)
+        if link:
+            line += f" · {link}"
+        names = [_code(outcomes[i].resource_id or _title(outcomes[i]), 60) for i in rest]
+        listing = _join_within(names, 1200 - len(line), sep=", ")  # within _DIGEST_RESERVE with the footer
+        blocks.append(_context(f"{line}\n{listing}" if listing else line))
+    counts_all = {lvl: sum(1 for a, _i, _o in assessed if a == lvl) for lvl in (HIGH, MEDIUM, LOW)}
+    summary = ", ".join(f"{n} {lvl}" for lvl, n in counts_all.items() if n)
     blocks.append(_context(f"{_SEVERITY_EMOJI[level]} Severity *{level}* ({summary}) · {len(outcomes)} outcomes"))
+    ordered = [outcomes[i] for i in priority]
     labels = ", ".join(_resource_label(o) if o.kind != CONSOLE_SIGNIN else _who(o) for o in ordered[:10])
     more = f" and {len(ordered) - 10} more" if len(ordered) > 10 else ""
     places = {(o.account, o.region) for o in outcomes}
@@ -1570,6 +1701,10 @@ def render(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> d
     e.g. for a console proxy; by default links follow each outcome's partition and region.
     """
     base = _check_base(console_base)
+    from chalicelib.slack_operational import is_operational, render_operational
+
+    if is_operational(outcomes):
+        return render_operational(outcomes, console_base=base)
     alerts = [_coerce(o) for o in outcomes if o.kind != SUPPRESSED]
     unknown = sorted({str(o.kind) for o in alerts if not isinstance(o.kind, str) or o.kind not in _RENDERED_KINDS})
     if unknown:
@@ -1588,7 +1723,7 @@ def _minimal_blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Safety net: the header and the fallback text only (never expected to be needed)."""
     header = next((b for b in payload.get("blocks", []) if b.get("type") == "header"), None)
     blocks = [header] if header else []
-    return [*blocks, _section(str(payload.get("text", ""))[: LIMITS["fallback_text"]])]
+    return [*blocks, _section(_cut(str(payload.get("text", "")), LIMITS["fallback_text"]))]
 
 
 def _block_texts(block: Mapping[str, Any]) -> list[str]:

@@ -61,6 +61,26 @@ def alert(principal: str = "alice", resource: str = "sg-0a1", *, kind: str = MAN
     return Outcome(**values)
 
 
+WORLD_OPEN_SSH = {
+    "path": "Configuration.IpPermissions.0", "change_type": "UPDATE",
+    "previous": {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipv4Ranges": [{"cidrIp": "10.0.0.0/16"}]},
+    "updated": {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                "ipv4Ranges": [{"cidrIp": "10.0.0.0/16"}, {"cidrIp": "0.0.0.0/0"}]},
+}
+
+
+def world_open(principal: str = "alice", resource: str = "sg-0open", **extra: Any) -> Outcome:
+    """A high-severity alert: ``principal`` opened SSH on ``resource`` to the whole internet."""
+    return alert(principal, resource, event_name="AuthorizeSecurityGroupIngress",
+                 changed_properties=(WORLD_OPEN_SSH,), **extra)
+
+
+def failed_signin(principal: str = "alice", attempt: int = 1) -> Outcome:
+    """A low-severity alert: a failed console sign-in by IAM user ``principal``."""
+    return alert(principal, f"signin-{attempt}", kind="console_signin", signin="failure",
+                 outcome_id=f"ct:failed-signin-{principal}-{attempt}")
+
+
 class Bench:
     def __init__(self, traveller: Any, factory: ClientFactory, env: Environment, standin: SlackStandIn) -> None:
         self.traveller = traveller
@@ -147,8 +167,30 @@ class Bench:
         return [(o["Key"], json.loads(s3.get_object(Bucket=self.env.archive_bucket, Key=o["Key"])["Body"].read()))
                 for o in found]
 
+    def alert_dead_letters(self) -> list[tuple[str, dict[str, Any]]]:
+        """Dead letters of alerts, without the operational alerts about them (``dead_letter`` kind)."""
+        def operational(body: dict[str, Any]) -> bool:
+            try:
+                return json.loads(body.get("body") or "{}").get("outcome", {}).get("kind") == "dead_letter"
+            except (ValueError, AttributeError):
+                return False
+
+        return [(key, body) for key, body in self.dead_letters() if not operational(body)]
+
     def marker(self, dest: str, outcome_id: str) -> dict[str, str] | None:
         return self.deps.state.get(f"post#{dest}#{outcome_id}", "posted")
+
+    def dead_letter_queue_depth(self) -> int:
+        """Messages SQS moved to the Slack dead-letter queue (redrive after ``maxReceiveCount``)."""
+        attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.env.slack_dlq_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def recover(self, path: str) -> None:
+        """Slack works again on ``path``: forget the faults still scripted for it."""
+        with self.standin._lock:  # test scaffolding around a dev tool (see reset_standin)
+            self.standin._script.pop(path, None)
 
 
 def shared_standin() -> SlackStandIn:
@@ -180,5 +222,8 @@ def open_bench(monkeypatch: pytest.MonkeyPatch, standin: SlackStandIn,
         env = create_resources(factory.client, REGION, prefix=PREFIX, settings={},
                                slack_secret_value=json.dumps({"url": standin.webhook_url("default")}))
         monkeypatch.setenv("MCD_SLACK_API_URL", f"{standin.base_url}/api/")
+        # Like the replay: not a deployed Lambda function, no stage named, so the local stand-in is accepted.
+        monkeypatch.delenv("MCD_STAGE", raising=False)
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
         yield Bench(traveller, factory, env, standin)
     reset_standin(standin)

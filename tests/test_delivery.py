@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_fixtures import PREFIX, REGION, Bench, alert, open_bench, shared_standin
+from delivery_fixtures import PREFIX, REGION, Bench, alert, failed_signin, open_bench, shared_standin, world_open
 
 from chalicelib.adapters import secrets as secrets_mod
 from chalicelib.adapters import slack as slack_api
@@ -159,16 +159,103 @@ def test_server_errors_back_off_then_post(bench: Bench, caplog: pytest.LogCaptur
     assert [(r["attempt"], r["delay_seconds"]) for r in retries] == [(1, 30.0), (2, 60.0)]
 
 
-def test_server_errors_give_up_into_s3_after_max_attempts(bench: Bench) -> None:
-    bench.standin.fail(HOOK, 503, "unavailable", times=50)
-    bench.enqueue(alert())
-    for _ in range(40):
-        bench.advance(900)
+@pytest.mark.parametrize("kind", ["webhook", "bot"])
+def test_a_two_hour_slack_outage_loses_no_alert(bench: Bench, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slack answers 503 for 120 minutes, then recovers: every alert is posted, none is dead-lettered, the
+    destination is tried at least every 15 minutes, and no job is moved to the dead-letter queue by SQS."""
+    if kind == "bot":
+        use_bot(bench)
+        path, body = POST, json.dumps({"ok": False, "error": "service_unavailable"})
+    else:
+        path, body = HOOK, "service unavailable"
+    bench.standin.fail(path, 503, body, times=10_000)
+    calls: list[float] = []
+    real_webhook, real_bot = slack_api.post_webhook, slack_api.post_bot
+
+    def webhook_spy(*args: Any, **kwargs: Any) -> slack_api.Delivery:
+        calls.append(bench.now())
+        return real_webhook(*args, **kwargs)
+
+    def bot_spy(*args: Any, **kwargs: Any) -> slack_api.Delivery:
+        calls.append(bench.now())
+        return real_bot(*args, **kwargs)
+
+    monkeypatch.setattr(slack_api, "post_webhook", webhook_spy)
+    monkeypatch.setattr(slack_api, "post_bot", bot_spy)
+    start = bench.now()
+    recovery = start + 120 * 60
+    resources = [f"sg-outage-{i}" for i in range(1, 10)]
+    arrivals = {0: resources[:3], 5: resources[3:6], 47: resources[6:]}  # minutes after the outage began
+    for minute in range(150):
+        if minute in arrivals:
+            bench.enqueue(*(alert(f"user-{r}", r) for r in arrivals[minute]))
+        if bench.now() >= recovery:
+            bench.recover(path)
         bench.send()
-    assert bench.standin.requests == 8
-    [(_, body)] = bench.dead_letters()
-    assert "gave up after 8 attempts" in body["reason"]
-    assert bench.queue_depth() == 0
+        bench.advance(60)
+    posted = {r for m in bench.messages() for r in resources if r in payload_text(m)}
+    assert posted == set(resources), "every alert reaches Slack once it is back"
+    assert len(bench.messages()) == 9
+    assert bench.dead_letters() == [] and bench.queue_depth() == 0
+    assert bench.dead_letter_queue_depth() == 0, "waiting never counts towards maxReceiveCount"
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert max(gaps) <= slack_api_backoff_cap(), "tried at least every 15 minutes"
+    first_after = min(t for t in bench.arrivals())
+    assert recovery <= first_after <= recovery + 900
+    assert max(bench.arrivals()) <= recovery + 900 + 60, "all posted within one backoff of the recovery"
+
+
+def slack_api_backoff_cap() -> float:
+    from chalicelib.delivery import BACKOFF_MAX_SECONDS
+
+    assert BACKOFF_MAX_SECONDS == 900
+    return BACKOFF_MAX_SECONDS
+
+
+def test_backoff_doubles_to_fifteen_minutes_and_never_overflows() -> None:
+    from chalicelib.delivery import backoff_seconds
+
+    assert [backoff_seconds(n) for n in range(1, 8)] == [30, 60, 120, 240, 480, 900, 900]
+    assert backoff_seconds(10_000_000) == 900
+
+
+def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(bench: Bench) -> None:
+    from chalicelib.delivery import RETRY_FOR_SECONDS
+
+    bench.standin.fail(HOOK, 503, "unavailable", times=5)
+    bench.enqueue(alert("alice"), destination="default", attempt=300, since=bench.now() - RETRY_FOR_SECONDS + 120)
+    assert bench.send()["retried"] == 1, "attempt 300 is no reason to give up while Slack is merely down"
+    bench.advance(900)
+    assert bench.send()["dead_lettered"] == 1
+    [(_, stored)] = bench.dead_letters()
+    assert "Slack was unavailable for 14 days" in stored["reason"]
+    assert json.loads(stored["body"])["since"] == pytest.approx(bench.now() - 900 - RETRY_FOR_SECONDS + 120, abs=1)
+
+
+def test_an_unknown_error_answer_is_tried_a_few_times_then_kept_in_s3(bench: Bench) -> None:
+    from chalicelib.delivery import MAX_ATTEMPTS
+
+    use_bot(bench)
+    bench.standin.fail(POST, 200, json.dumps({"ok": False, "error": "something_new"}), times=50)
+    bench.enqueue(alert())
+    for _ in range(20):
+        bench.send()
+        bench.advance(900)
+    # The alert, then the operational alert about its dead letter (which is only stored: no loop).
+    assert bench.standin.requests == 2 * MAX_ATTEMPTS
+    stored = [s for _, s in bench.dead_letters()]
+    assert len(stored) == 2
+    assert all(f"gave up after {MAX_ATTEMPTS} unexpected answers" in s["reason"] for s in stored)
+    assert all("something_new" in s["reason"] for s in stored)
+
+
+def test_refused_connections_and_slack_internal_errors_count_as_unavailable() -> None:
+    closed = slack_api.post_webhook(Secret("http://127.0.0.1:9/hooks/x"), {"text": "x"})
+    assert closed.status == "retry" and closed.unavailable
+    assert slack_api._classify_webhook(502, "bad gateway", {}).unavailable
+    assert not slack_api._classify_webhook(400, "invalid_blocks", {}).unavailable
+    assert slack_api._classify_webhook(429, "", {"Retry-After": "inf"}).retry_after == 30.0
+    assert slack_api._classify_webhook(429, "", {"Retry-After": "99999"}).retry_after == 3600.0
 
 
 @pytest.mark.parametrize("kind", ["webhook", "bot"])
@@ -211,18 +298,19 @@ def test_permanent_refusals_are_dead_lettered_not_retried(bench: Bench, caplog: 
     outcome = alert()
     bench.standin.fail(path, status, body)
     bench.enqueue(outcome)
-    assert bench.send()["dead_lettered"] == 1
-    [(key, stored)] = bench.dead_letters()
+    assert bench.send()["dead_lettered"] >= 1
+    [(key, stored)] = bench.alert_dead_letters()
     assert key.startswith("dead-letter/slack/2024/10/29/")
     assert shown in stored["reason"]
     assert json.loads(stored["body"])["outcome"]["outcome_id"] == outcome.outcome_id
-    [line] = slack_events(caplog, "slack_dead_lettered")
+    [line] = [e for e in slack_events(caplog, "slack_dead_lettered") if e["outcome_ids"] == [outcome.outcome_id]]
     assert line["level"] == "ERROR" and shown in line["reason"] and line["keys"] == [key]
-    assert line["outcome_ids"] == [outcome.outcome_id]
     bench.advance(3600)
     bench.send()
-    assert bench.standin.requests == 1, "not retried"
-    assert bench.queue_depth() == 0 and not bench.messages()
+    # once for the alert, once for the operational alert about its dead letter (refused too: stored only)
+    assert bench.standin.requests == 2, "not retried"
+    assert bench.queue_depth() == 0
+    assert all("dead letter" in m["payload"]["text"] for m in bench.messages()), "only the operational alert"
 
 
 def test_a_revoked_webhook_is_called_once_per_run(bench: Bench) -> None:
@@ -246,19 +334,21 @@ def test_unreadable_jobs_and_lost_destinations_are_kept_in_s3(bench: Bench) -> N
     queue.send({"outcome": {"kind": "manual_change"}})  # no outcome_id / at
     bench.enqueue(alert(), destination="renamed-since")
     counts = bench.send()
-    assert counts["dead_lettered"] == 3
-    reasons = sorted(body["reason"] for _, body in bench.dead_letters())
+    assert counts["dead_lettered"] >= 3
+    reasons = sorted(body["reason"] for _, body in bench.alert_dead_letters())
     assert reasons[0].startswith("destination 'renamed-since' is not configured")
     assert all(r.startswith("unreadable Slack job") for r in reasons[1:])
+    bench.every_minute(10)  # the operational alert about them (gathered with the others first)
     assert bench.queue_depth() == 0
+    assert any("dead letter" in m["payload"]["text"] for m in bench.messages())
 
 
 def test_no_destination_at_all_keeps_alerts_in_s3(bench: Bench) -> None:
     bench.env = dataclasses.replace(bench.env, slack_secret="")
     bench.deps = bench.new_deps()
     bench.enqueue(alert())
-    assert bench.send()["dead_lettered"] == 1
-    [(_, body)] = bench.dead_letters()
+    assert bench.send()["dead_lettered"] >= 1
+    [(_, body)] = bench.alert_dead_letters()
     assert "no Slack destination" in body["reason"]
 
 
@@ -451,6 +541,168 @@ def test_webhook_and_bot_in_one_burst_behave_each_their_way(bench: Bench) -> Non
 
 
 # --------------------------------------------------------------------------------------------
+# Escalation: something worse than what a burst's message shows is always a new message
+
+
+def test_webhook_escalation_inside_a_burst_is_posted_at_once(bench: Bench) -> None:
+    start = bench.now()
+    bench.enqueue(failed_signin("alice", 1), failed_signin("alice", 2))
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(failed_signin("alice", 3))
+    assert bench.send()["held"] == 1, "more of the same waits for the burst's digest"
+    bench.advance(60)
+    high = world_open("alice")
+    assert severity(high) == "high"
+    bench.enqueue(high)
+    counts = bench.send()
+    assert counts["messages"] == 1 and counts["held"] == 0
+    escalation = bench.messages()[-1]
+    assert escalation["payload"]["text"].startswith("[high]") and "sg-0open" in payload_text(escalation)
+    assert bench.arrivals()[-1] - start == pytest.approx(120, abs=2), "not held until the window ends"
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a4"))  # medium: below what the last message shows, so it waits again
+    assert bench.send()["held"] == 1
+    bench.every_minute(10)
+    assert len(bench.messages()) == 3
+    assert all(r in payload_text(bench.messages()[-1]) for r in ("signin-3", "sg-0a4"))
+    assert bench.queue_depth() == 0 and bench.dead_letters() == []
+
+
+def test_bot_escalation_is_a_new_message_not_an_edit(bench: Bench) -> None:
+    use_bot(bench)
+    bench.enqueue(failed_signin("alice", 1))
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a2"))  # medium > low: a new message too
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(failed_signin("alice", 2))  # low: edits the medium message in
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(world_open("alice"))  # high
+    bench.send()
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a5"))  # medium: edits the high message
+    bench.send()
+    methods = [m["method"] for m in bench.messages()]
+    assert methods == ["chat.postMessage", "chat.postMessage", "chat.update", "chat.postMessage", "chat.update"]
+    posted = [m for m in bench.messages() if m["method"] == "chat.postMessage"]
+    assert posted[2]["payload"]["text"].startswith("[high]") and "thread_ts" not in posted[2]["payload"]
+    last = bench.messages()[-1]
+    high_ts = f"{bench.arrivals()[3]:.6f}"
+    assert last["payload"]["ts"] == high_ts, "the burst continues from the escalation"
+    assert last["payload"]["text"].startswith("[high]") and "sg-0open" in payload_text(last)
+    assert "sg-0a5" in payload_text(last)
+
+
+def test_a_thread_reply_worse_than_its_parent_is_broadcast(bench: Bench) -> None:
+    use_bot(bench, burst_window_seconds=0)
+    call = alert("alice", "sg-0open", kind="api_call", event_name="ModifySecurityGroupRules",
+                 outcome_id="ct:ev-sg-0open")
+    assert severity(call) == "medium"
+    bench.enqueue(call)
+    bench.send()
+    bench.advance(300)
+    same = alert("alice", "sg-0same", outcome_id="ci:same", event_ids=("ev-sg-0open",))
+    bench.enqueue(same)
+    bench.send()
+    bench.advance(60)
+    worse = world_open("alice", outcome_id="ci:worse", event_ids=("ev-sg-0open",))
+    bench.enqueue(worse)
+    bench.send()
+    _parent, reply, escalation = bench.messages()
+    assert reply["payload"]["thread_ts"] == escalation["payload"]["thread_ts"] == f"{bench.arrivals()[0]:.6f}"
+    assert reply["payload"]["reply_broadcast"] in (False, "false", "0")
+    assert escalation["payload"]["reply_broadcast"] in (True, "true", "1"), "a broadcast reply reaches the channel"
+
+
+# --------------------------------------------------------------------------------------------
+# State read back: an unusable item is ignored as if absent
+
+
+def burst_key() -> str:
+    return f"burst#default#{alert('alice').principal_arn}"
+
+
+def recent(now: float) -> str:
+    return f"{now - 30:.3f}"
+
+
+BAD_BURSTS: dict[str, Any] = {  # id -> the record's fields, given the clock
+    "at-inf": lambda now: {"at": "inf"}, "at-nan": lambda now: {"at": "nan"},
+    "at-minus-inf": lambda now: {"at": "-inf"},
+    "at-huge": lambda now: {"at": "1e308"}, "at-text": lambda now: {"at": "far-future"},
+    "at-empty": lambda now: {"at": ""}, "at-negative": lambda now: {"at": "-5"},
+    "at-a-day-ahead": lambda now: {"at": str(now + 86_400)}, "at-an-hour-ahead": lambda now: {"at": str(now + 3600)},
+    "count-text": lambda now: {"at": recent(now), "count": "many"},
+    "count-negative": lambda now: {"at": recent(now), "count": "-1"},
+    "updates-float": lambda now: {"at": recent(now), "updates": "1e9"},
+    "level-unknown": lambda now: {"at": recent(now), "level": "critical"},
+    "ts-markup": lambda now: {"at": recent(now), "ts": "<!here>", "channel": "C0ALERTS"},
+    "channel-space": lambda now: {"at": recent(now), "ts": "1.0", "channel": "C 1"},
+}
+
+
+@pytest.mark.parametrize("record", sorted(BAD_BURSTS))
+@pytest.mark.parametrize("kind", ["webhook", "bot"])
+def test_an_unusable_burst_record_never_holds_alerts_or_crashes(bench: Bench, caplog: pytest.LogCaptureFixture,
+                                                                  record: str, kind: str) -> None:
+    caplog.set_level(logging.INFO, logger="mcd")
+    if kind == "bot":
+        use_bot(bench)
+        key = burst_key().replace("#default#", "#alerts-bot#")
+    else:
+        key = burst_key()
+    bench.deps.state.put(key, "last", bench.now(), ttl_days=1, **BAD_BURSTS[record](bench.now()))
+    bench.enqueue(alert("alice", "sg-0a2"))
+    counts = bench.send()
+    assert counts["messages"] == 1 and counts["held"] == 0 and counts["updates"] == 0
+    assert [m["method"] for m in bench.messages()] in (["webhook"], ["chat.postMessage"])
+    [ignored] = slack_events(caplog, "slack_state_ignored")
+    assert ignored["item"] == "burst" and ignored["level"] == "WARNING"
+    assert bench.queue_depth() == 0
+
+
+def test_a_burst_record_from_before_levels_were_kept_still_works(bench: Bench) -> None:
+    bench.deps.state.put(burst_key(), "last", bench.now(), ttl_days=1, at=f"{bench.now() - 60:.3f}", count="1")
+    bench.enqueue(alert("alice", "sg-0a2"))  # medium above the assumed "low": posted rather than held
+    assert bench.send()["messages"] == 1
+    bench.advance(60)
+    bench.enqueue(alert("alice", "sg-0a3"))
+    assert bench.send()["held"] == 1
+
+
+@pytest.mark.parametrize("field", ["attempt", "odd_answers"])
+@pytest.mark.parametrize("value", ["inf", "nan", -1, True, 1.5, "x", [1]])
+def test_unusable_job_counters_are_kept_in_s3(bench: Bench, field: str, value: Any) -> None:
+    bench.enqueue(alert(), **{field: value})
+    assert bench.send()["dead_lettered"] == 1
+    [(_, stored)] = bench.dead_letters()
+    assert stored["reason"].startswith("unreadable Slack job")
+
+
+@pytest.mark.parametrize("since", ["inf", "nan", "1e300", "soon", -3, True])
+def test_an_unusable_since_is_ignored(bench: Bench, since: Any) -> None:
+    bench.standin.fail(HOOK, 503, "unavailable")
+    bench.enqueue(alert(), since=since)
+    assert bench.send()["retried"] == 1
+    bench.advance(30)
+    assert bench.send()["posted"] == 1 and bench.dead_letters() == []
+
+
+def test_a_post_marker_with_an_unusable_ts_is_not_threaded_under(bench: Bench,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mcd")
+    use_bot(bench, burst_window_seconds=0)
+    bench.deps.state.put("post#alerts-bot#ct:ev-sg-0a1", "posted", bench.now(), ts="<!channel>")
+    bench.enqueue(alert("alice", "sg-0a1", outcome_id="ci:x"))
+    assert bench.send()["messages"] == 1
+    assert "thread_ts" not in bench.messages()[0]["payload"]
+    assert slack_events(caplog, "slack_state_ignored")
+
+
+# --------------------------------------------------------------------------------------------
 # Routing
 
 
@@ -535,19 +787,87 @@ def test_every_slack_and_aws_call_has_a_timeout(bench: Bench, monkeypatch: pytes
         assert 0 < config.connect_timeout <= 10 and 0 < config.read_timeout <= 10, service
 
 
-def test_the_api_url_must_be_https_except_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_api_url_must_be_slacks_except_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCD_STAGE", raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     monkeypatch.delenv("MCD_SLACK_API_URL", raising=False)
     assert slack_api.api_base_url() == "https://slack.com/api/"
     monkeypatch.setenv("MCD_SLACK_API_URL", "http://127.0.0.1:8080/api")
     assert slack_api.api_base_url() == "http://127.0.0.1:8080/api/"
     monkeypatch.setenv("MCD_SLACK_API_URL", "https://slack-gov.com/api/")
     assert slack_api.api_base_url() == "https://slack-gov.com/api/"
-    for bad in ("http://slack.example.com/api/", "ftp://127.0.0.1/", "https://user:pw@slack.com/api/"):
+    for bad in ("http://slack.example.com/api/", "ftp://127.0.0.1/", "https://user:pw@slack.com/api/",
+                "https://slack.example.com/api/", "https://slack.com.evil.example/api/", "https://slack.com/apix/",
+                "http://slack.com/api/", "https://slack.com:8443/api/"):
         monkeypatch.setenv("MCD_SLACK_API_URL", bad)
         with pytest.raises(slack_api.SlackConfigurationError):
             slack_api.api_base_url()
         result = slack_api.post_bot(Secret(BOT_TOKEN), "C1", {"text": "x"})
-        assert result.status == "retry" and "MCD_SLACK_API_URL" in result.detail
+        assert result.status == "permanent" and result.whole_destination, bad
+        assert "MCD_SLACK_API_URL" in result.detail and bad not in result.detail
+    monkeypatch.setenv("MCD_SLACK_API_URL", "http://127.0.0.1:8080/api/")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "mcd-prod-slack_send")
+    with pytest.raises(slack_api.SlackConfigurationError):
+        slack_api.api_base_url()
+
+
+GOOD_WEBHOOKS = ["https://hooks.slack.com/services/T000/B000/XXXX", "https://hooks.slack-gov.com/services/T0/B0/X",
+                 "https://HOOKS.slack.com/services/T000/B000/XXXX", "https://hooks.slack.com:443/services/T/B/X",
+                 "https://hooks.slack.com/workflows/T0/A0/1/x"]
+BAD_WEBHOOKS = ["https://evil.example/services/T/B/X", "https://hooks.slack.com.evil.example/services/T/B/X",
+                "https://evil.example/https://hooks.slack.com/services/T/B/X", "http://hooks.slack.com/services/T/B/X",
+                "https://user@hooks.slack.com/services/T/B/X", "https://hooks.slack.com:8443/services/T/B/X",
+                "https://hooks.slack.com\\@evil.example/services/T/B/X", "https://hooks.slack.com/services/T/B/X#x",
+                "https://hooks.slack.com /services/T/B/X", "https://slack.com/api/chat.postMessage", "hooks.slack.com",
+                "https://hooks.slack.com", "xoxb-1234", ""]
+
+
+@pytest.mark.parametrize("url", GOOD_WEBHOOKS)
+def test_slack_webhook_urls_are_accepted_on_every_stage(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCD_STAGE", "prod")
+    assert slack_api.usable_webhook_url(url)
+
+
+@pytest.mark.parametrize("url", BAD_WEBHOOKS)
+def test_other_webhook_urls_are_refused_on_every_stage(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for stage in ("prod", "local"):
+        monkeypatch.setenv("MCD_STAGE", stage)
+        assert not slack_api.usable_webhook_url(url)
+        result = slack_api.post_webhook(Secret(url), {"text": "x"})
+        assert result.status == "permanent" and result.whole_destination and result.code == "bad_url"
+        assert not url or url not in result.detail
+
+
+@pytest.mark.parametrize(("stage", "lambda_name", "local"), [
+    (None, None, True),  # the replay, the tests, chalice local: not a deployed function
+    ("local", None, True), ("LOCAL", "mcd-local-slack_send", True),
+    (None, "mcd-prod-slack_send", False), ("prod", None, False), ("dev", None, False), ("replay", None, False),
+])
+def test_loopback_slack_only_on_the_local_stage(stage: str | None, lambda_name: str | None, local: bool,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("MCD_STAGE", stage), ("AWS_LAMBDA_FUNCTION_NAME", lambda_name)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert slack_api.local_stage() is local
+    for url in ("http://127.0.0.1:8123/hooks/default", "http://localhost:8123/hooks/x", "https://[::1]:8/hooks/x"):
+        assert slack_api.usable_webhook_url(url) is local
+    assert slack_api.usable_api_url("http://127.0.0.1:8123/api/") is local
+
+
+def test_a_deployed_function_refuses_a_loopback_webhook_and_keeps_the_alert(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mcd")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "mcd-prod-slack_send")
+    bench.enqueue(alert("alice"), alert("bob", "sg-0b2"))
+    counts = bench.send()
+    assert counts["dead_lettered"] == 2 and bench.standin.requests == 0
+    reasons = {body["reason"] for _, body in bench.dead_letters()}
+    assert all("refused to call the webhook" in r for r in reasons), reasons
+    url = bench.standin.webhook_url("default")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert bench.standin.base_url not in logged and all(url not in r for r in reasons)
 
 
 def test_a_webhook_secret_that_is_not_a_url_is_refused_without_a_call() -> None:
@@ -745,3 +1065,17 @@ def test_a_full_replay_never_leaks_the_webhook_url_or_the_bot_token(monkeypatch:
         for needle in needles:
             leaked = [t[:300] for t in texts if needle in t]
             assert not leaked, f"{needle[:12]}… leaked into {where}: {leaked[:2]}"
+
+
+def test_operational_alerts_reach_a_destination_whatever_the_routes_filter() -> None:
+    from chalicelib.delivery import destinations_for
+    from chalicelib.outcomes import DEAD_LETTER, Outcome
+    from chalicelib.settings import Settings
+
+    settings = Settings.from_dict({
+        "destinations": [{"name": "sec", "type": "webhook", "secret": "mcd/t/sec"},
+                         {"name": "ops", "type": "webhook", "secret": "mcd/t/ops"}],
+        "routes": [{"accounts": ["123456789012"], "min_severity": "high", "destinations": ["sec"]}],
+    })
+    alert = Outcome(kind=DEAD_LETTER, outcome_id="dl:1", at="2025-01-01T00:00:00Z")
+    assert [d.name for d in destinations_for(alert, settings, "")] == ["sec"]

@@ -110,6 +110,15 @@ def test_visibility_timeouts_exceed_the_consumers_timeouts_in_every_stage(templa
         assert props["SqsManagedSseEnabled"] and resources[dlq]["Properties"]["SqsManagedSseEnabled"]
 
 
+def test_work_queues_keep_messages_as_long_as_alerts_wait_for_slack(template):
+    from chalicelib.delivery import RETRY_FOR_SECONDS
+
+    resources = template["Resources"]
+    for queue in ("DispatchQueue", "LookupQueue", "SlackQueue"):
+        assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 14 * 86_400, queue
+    assert resources["SlackQueue"]["Properties"]["MessageRetentionPeriod"] >= RETRY_FOR_SECONDS
+
+
 def test_archive_bucket_is_private_encrypted_tls_only_and_expires(template):
     resources = template["Resources"]
     props = resources["ArchiveBucket"]["Properties"]
@@ -171,6 +180,7 @@ def test_moto_queues_have_their_dead_letter_queues(moto_stack):
         assert redrive == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
         assert attrs["VisibilityTimeout"] == visibility
         assert dlq["MessageRetentionPeriod"] == "1209600"
+        assert attrs["MessageRetentionPeriod"] == "1209600"
         assert "RedrivePolicy" not in dlq
 
 

@@ -39,6 +39,11 @@ def _check_scenario(scenario: dict) -> None:
     limit = expect.get("max_slack_messages")
     if limit is not None:
         assert len(result.slack) <= limit
+    minimum = expect.get("min_slack_messages")
+    if minimum is not None:  # new messages only: an edit (chat.update carries ts) or a quiet thread reply is not one
+        fresh = [m for m in result.slack if "ts" not in m["payload"]
+                 and (not m["payload"].get("thread_ts") or m["payload"].get("reply_broadcast") in (True, "true"))]
+        assert len(fresh) >= minimum
     alerts = [o for o in expect["outcomes"] if o["kind"] != "suppressed"]
     assert bool(result.slack) == bool(alerts), "alerts must reach Slack, and only alerts"
     for message in result.slack:

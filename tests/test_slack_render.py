@@ -24,6 +24,7 @@ from chalicelib.slack_render import (
     LIMITS,
     check_limits,
     cloudtrail_event_url,
+    cloudtrail_history_url,
     config_timeline_url,
     describe_client,
     escape_mrkdwn,
@@ -216,6 +217,11 @@ def mrkdwn_texts(payload: dict[str, Any]) -> list[str]:
     return texts
 
 
+def read(text: str) -> str:
+    """Text as a person reads it: the look-alike dots and slashes put into event text shown as typed."""
+    return text.replace("\u2024", ".").replace("\u2044", "/")
+
+
 def plain_texts(payload: dict[str, Any]) -> list[str]:
     return [b["text"]["text"] for b in payload["blocks"] if b["type"] == "header"]
 
@@ -236,8 +242,19 @@ def links(payload: dict[str, Any]) -> list[str]:
     return [m.group(0) for t in mrkdwn_texts(payload) for m in RENDERER_LINK.finditer(t)]
 
 
+# What Slack would turn into a link by itself: a URL scheme, or a dot between a word and a letter (a
+# domain name, an e-mail address), in ASCII or in the full-width/ideographic dots browsers accept.
+AUTO_LINK = re.compile(r"://|[\w-][.\uff0e\u3002\uff61][^\W\d_]")
+# Characters that change how text reads without being seen (format characters, fillers, surrogates).
+INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
+    "\u2061-\u206f\u3164\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+
+
 def assert_safe(payload: dict[str, Any]) -> None:
-    """No mrkdwn control sequence in the payload except links and dates the renderer made itself."""
+    """No mrkdwn control sequence, auto-link or invisible character in the payload except what the renderer
+    made itself (links, dates, line breaks, the word joiner that defuses ``@channel``)."""
     for text in mrkdwn_texts(payload):
         rest = RENDERER_DATE.sub("", RENDERER_LINK.sub("", text))
         assert "<" not in rest and ">" not in rest, rest
@@ -245,9 +262,17 @@ def assert_safe(payload: dict[str, Any]) -> None:
         assert re.search(r"@(channel|here|everyone)\b", rest, re.IGNORECASE) is None, rest
         assert "tick`tock" not in text
         assert text.count("```") % 2 == 0, text
+        assert AUTO_LINK.search(rest) is None, rest
+        assert INVISIBLE.search(rest.replace("\n", " ")) is None, ascii(rest)
+        assert re.search("(?<!@)\u2060", rest) is None, ascii(rest)
     for text in plain_texts(payload):
         assert "<" not in text and ">" not in text, text
         assert re.search(r"@(channel|here|everyone)\b", text, re.IGNORECASE) is None, text
+        assert AUTO_LINK.search(text) is None and INVISIBLE.search(text) is None, ascii(text)
+    for block in payload["blocks"]:
+        for item in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
+            if isinstance(item, dict) and item.get("type") == "mrkdwn":
+                assert item.get("verbatim") is True, "Slack must not pre-process mrkdwn into links or mentions"
 
 
 def assert_valid(payload: dict[str, Any]) -> None:
@@ -280,9 +305,9 @@ def test_blocks_pass_slack_sdk_validation(kind: str) -> None:
 
 def test_manual_change_alert_content() -> None:
     payload = render([manual()])
-    header = plain_texts(payload)[0]
+    header = read(plain_texts(payload)[0])
     assert header == ":rotating_light: dmitri.volkov changed sg-0b1467d0992aec890 (bastion-sg) by hand"
-    body = "\n".join(mrkdwn_texts(payload))
+    body = read("\n".join(mrkdwn_texts(payload)))
     assert "Configuration.IpPermissions.0: + tcp 22 from 0.0.0.0/0" in body
     assert "*Person*\ndmitri.volkov (IAMUser)\n`arn:aws:iam::318472906155:user/dmitri.volkov`" in body
     assert "*How*\nAWS console" in body
@@ -290,22 +315,22 @@ def test_manual_change_alert_content() -> None:
     assert "<!date^1710252131^{date_short_pretty} {time_secs}|2024-03-12 14:02:11 UTC>" in body
     assert "AuthorizeSecurityGroupIngress" in body
     assert "Archived notification" in body and "archived in S3" in body
-    assert payload["text"].startswith("[high] dmitri.volkov changed sg-0b1467d0992aec890")
+    assert read(payload["text"]).startswith("[high] dmitri.volkov changed sg-0b1467d0992aec890")
 
 
 def test_manual_create_and_delete_headers() -> None:
     assert "created" in plain_texts(render([manual(change_type="CREATE", changed_properties=())]))[0]
     payload = render([manual(change_type="DELETE", changed_properties=())])
-    assert "deleted sg-0b1467d0992aec890" in plain_texts(payload)[0]
-    assert "Resource deleted." in "\n".join(mrkdwn_texts(payload))
+    assert "deleted sg-0b1467d0992aec890" in read(plain_texts(payload)[0])
+    assert "Resource deleted." in read("\n".join(mrkdwn_texts(payload)))
 
 
 def test_unattributed_alert_content() -> None:
     payload = render([unattributed()])
-    assert plain_texts(payload)[0] == (
+    assert read(plain_texts(payload)[0]) == (
         ":warning: Unattributed change to i-062624d3bded74dd8 — no CloudTrail author found"
     )
-    body = "\n".join(mrkdwn_texts(payload))
+    body = read("\n".join(mrkdwn_texts(payload)))
     assert "Configuration.State.Name: running → stopped" in body
     assert "no CloudTrail event within 90 minutes" in body
     assert "Config timeline" in body
@@ -338,13 +363,13 @@ def test_unattributed_alert_content() -> None:
 def test_console_signin_headers(overrides: dict[str, Any], expected: str) -> None:
     payload = render([signin(**overrides)])
     assert_valid(payload)
-    assert plain_texts(payload)[0].endswith(expected)
+    assert read(plain_texts(payload)[0]).endswith(expected)
 
 
 def test_api_call_alert_content() -> None:
     payload = render([api_call()])
-    assert plain_texts(payload)[0] == ":rotating_light: nina.petrov called StopLogging"
-    body = "\n".join(mrkdwn_texts(payload))
+    assert read(plain_texts(payload)[0]) == ":rotating_light: nina.petrov called StopLogging"
+    body = read("\n".join(mrkdwn_texts(payload)))
     assert "AWS CLI 2.15.0" in body
     assert "*Request parameters*" in body
     assert "succeeded" in body
@@ -356,8 +381,8 @@ def test_api_call_failure_is_shown() -> None:
         events=(event(error_code="Client.UnauthorizedOperation", error_message="You are not authorized"),),
     )
     payload = render([denied])
-    assert "tried to call AuthorizeSecurityGroupIngress (Client.UnauthorizedOperation)" in plain_texts(payload)[0]
-    assert "You are not authorized" in "\n".join(mrkdwn_texts(payload))
+    assert "tried to call AuthorizeSecurityGroupIngress (Client.UnauthorizedOperation)" in read(plain_texts(payload)[0])
+    assert "You are not authorized" in read("\n".join(mrkdwn_texts(payload)))
 
 
 def test_suppressed_outcomes_are_skipped_and_nothing_left_raises() -> None:
@@ -391,8 +416,8 @@ def burst(count: int, **overrides: Any) -> list[Outcome]:
 def test_digest_of_three_changes_by_one_person() -> None:
     payload = render(burst(3, principal={"display_name": "alice", "type": "AssumedRole"}))
     assert_valid(payload)
-    assert plain_texts(payload)[0] == ":rotating_light: alice changed 3 resources by hand"
-    body = "\n".join(mrkdwn_texts(payload))
+    assert read(plain_texts(payload)[0]) == ":rotating_light: alice changed 3 resources by hand"
+    body = read("\n".join(mrkdwn_texts(payload)))
     for i in range(3):
         assert f"svc-{i}-sg" in body
     assert payload["text"].startswith("[high] alice changed 3 resources by hand: ")
@@ -405,15 +430,15 @@ def test_digest_of_several_people_names_them() -> None:
     ]
     payload = render(outcomes)
     assert_valid(payload)
-    assert "2 resources changed by hand (alice, bob)" in plain_texts(payload)[0]
-    assert "by bob" in "\n".join(mrkdwn_texts(payload))
+    assert "2 resources changed by hand (alice, bob)" in read(plain_texts(payload)[0])
+    assert "by bob" in read("\n".join(mrkdwn_texts(payload)))
 
 
 def test_digest_of_mixed_kinds_orders_high_first() -> None:
     low = unattributed(change_type="DELETE", changed_properties=())
     payload = render([low, api_call(), signin()])
     assert_valid(payload)
-    assert plain_texts(payload)[0].startswith(":rotating_light: 3 alerts")
+    assert read(plain_texts(payload)[0]).startswith(":rotating_light: 3 alerts")
     sections = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section" and "text" in b]
     assert sections[-1].startswith(":information_source:")
 
@@ -422,8 +447,8 @@ def test_hundred_outcomes_make_one_digest_within_limits() -> None:
     payload = render(burst(100, principal={"display_name": "alice"}))
     assert_valid(payload)
     assert len(payload["blocks"]) <= LIMITS["blocks"]
-    assert "alice changed 100 resources by hand" in plain_texts(payload)[0]
-    assert re.search(r"… and \d+ more: ", "\n".join(mrkdwn_texts(payload)))
+    assert "alice changed 100 resources by hand" in read(plain_texts(payload)[0])
+    assert re.search(r"… and \d+ more: ", read("\n".join(mrkdwn_texts(payload))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,7 +467,7 @@ def test_two_hundred_rule_security_group_diff_is_truncated() -> None:
     )
     payload = render([manual(changed_properties=changes)])
     assert_valid(payload)
-    body = "\n".join(mrkdwn_texts(payload))
+    body = read("\n".join(mrkdwn_texts(payload)))
     assert "Configuration.IpPermissions.0: + tcp 1000 from 10.0.0.0/24" in body
     assert re.search(r"… and \d+ more changes", body)
 
@@ -452,7 +477,7 @@ def test_one_property_with_two_hundred_permissions() -> None:
     change = {"path": "Configuration.IpPermissions", "change_type": "UPDATE", "previous": [], "updated": updated}
     payload = render([manual(changed_properties=(change,))])
     assert_valid(payload)
-    assert "… and" in "\n".join(mrkdwn_texts(payload))
+    assert "… and" in read("\n".join(mrkdwn_texts(payload)))
 
 
 def test_six_kilobyte_policy_is_summarised() -> None:
@@ -584,7 +609,7 @@ def test_hostile_text_never_reaches_mrkdwn_unescaped(kind: str) -> None:
     assert_valid(payload)
     joined = "\n".join(mrkdwn_texts(payload))
     assert "&lt;!channel&gt;" in joined
-    assert "&lt;https://evil.example|click&gt;" in joined
+    assert "&lt;https:\u2044\u2044evil\u2024example|click&gt;" in joined  # escaped, and no bare URL either
     assert "\u202e" not in "\n".join(all_texts(payload))
 
 
@@ -612,10 +637,18 @@ def test_escape_mrkdwn() -> None:
     assert escape_mrkdwn("<!here> & <x|y>") == "&lt;!here&gt; &amp; &lt;x|y&gt;"
 
 
+NASTY = [
+    "<!channel>", "<https://evil.example|x>", "&", "`", "```", "\u202e", "@here", ">" * 50, "<@U0123ABC>", "<!here>",
+    "<!subteam^S1>", "&amp", "&am", "&lt", "&#60;", "&lt;!here&gt;", "\u00ad", "\u061c", "\u200d", "\u2066x\u2069",
+    "\U000e0041", "\ud800", "\ufffe", "\u3164", "https://evil.example/login", "http://127.0.0.1:8080",
+    "www.evil.zip", "evil.zip", "mallory@evil.example", "EVIL.COM", "evil\uff0eexample", "evil\u3002example",
+    "slack://open?team=T1", "mailto:a@b.example", "hooks.slack.com/services/T/B/X", "@\u200bhere", "@\u00adchannel",
+]
 ANY_TEXT = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(["<!channel>", "<https://evil.example|x>", "&", "`", "```", "\u202e", "@here", ">" * 50]),
-    st.text(alphabet="<>&`|!@*_~\n", max_size=3000),
+    st.sampled_from(NASTY),
+    st.lists(st.sampled_from([*NASTY, "a", " ", ".", "/", ":", "&", "x" * 40]), max_size=80).map("".join),
+    st.text(alphabet="<>&`|!@*_~\n.:/\u00ad\u061c\u2024", max_size=3000),
 )
 
 
@@ -671,6 +704,194 @@ def test_property_wrongly_typed_fields_never_crash(kind: str, field: str, value:
     assert_valid(render([outcome]))
     assert_valid(render([outcome, outcome]))
     assert severity(outcome) in {"high", "medium", "low"}
+
+
+# --------------------------------------------------------------------------------------------
+# Leftovers of escaping: invisible characters, auto-links, cut entities
+
+
+def test_every_format_character_and_invisible_filler_is_removed() -> None:
+    import sys
+    import unicodedata
+
+    from chalicelib.slack_render import _clean
+
+    invisible = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cf", "Cs")]
+    invisible += ["\u034f", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u180b", "\u3164", "\uffa0", "\ufffe"]
+    assert "\u00ad" in invisible and "\u061c" in invisible
+    assert _clean("".join(invisible)) == ""
+    assert _clean("ad\u00admin\u061c-role") == "admin-role"
+    payload = render([hostile_outcome(MANUAL_CHANGE, "ro\u00adot \u061c\u202eexe.txt\u202c \u2066@\u00adhere\u2069")])
+    assert_valid(payload)
+    assert "root" in read(plain_texts(payload)[0])
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("https://evil.example/login", "https:\u2044\u2044evil\u2024example/login"),
+    ("see www.evil.zip now", "see www\u2024evil\u2024zip now"),
+    ("mallory@evil.example", "mallory@evil\u2024example"),
+    ("EVIL.COM", "EVIL\u2024COM"),
+    ("evil\uff0eexample", "evil\u2024example"),
+    ("slack://open", "slack:\u2044\u2044open"),
+    ("10.0.0.0/16 and v2.15.0", "10.0.0.0/16 and v2.15.0"),  # numbers keep their dots
+    ("arn:aws:s3:::logs", "arn:aws:s3:::logs"),
+])
+def test_event_text_never_becomes_a_link(text: str, shown: str) -> None:
+    from chalicelib.slack_render import _esc, _plain
+
+    assert _esc(text, 200) == shown
+    assert _plain(text, 200) == shown
+    assert len(shown) == len(text), "same length: budgets are unchanged"
+    assert read(shown) == text.replace("\uff0e", "."), "reads as typed"
+
+
+def test_links_the_renderer_builds_keep_their_real_dots() -> None:
+    payload = render([manual(resource_name="evil.example")])
+    assert_valid(payload)
+    assert any("https://us-east-2.console.aws.amazon.com/ec2/home" in link for link in links(payload))
+    assert "evil\u2024example" in "\n".join(mrkdwn_texts(payload))
+
+
+def test_cut_never_leaves_half_an_entity_a_link_or_a_code_span() -> None:
+    from chalicelib.slack_render import _cut
+
+    assert _cut("abc &amp; def", 8) == "abc …"
+    assert _cut("abc &lt;!here&gt;", 7) == "abc …"
+    assert _cut("x <https://a.example|b> y", 10) == "x …"
+    assert _cut("a `code` b", 6) == "a …"
+    assert _cut("```abc``` tail", 8) == "…"
+    assert _cut("short", 10) == "short"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ab &<>`|", max_size=60).map(escape_mrkdwn), limit=st.integers(1, 60))
+def test_property_cut_text_is_still_well_formed(text: str, limit: int) -> None:
+    from chalicelib.slack_render import _cut
+
+    cut = _cut(text, limit)
+    assert len(cut) <= max(limit, 1)
+    assert re.search(r"&(?!amp;|lt;|gt;)", cut) is None, cut
+    assert "<" not in cut and ">" not in cut
+
+
+@pytest.mark.parametrize("field", ["display_name", "resource_name", "principal_arn", "user_agent"])
+def test_truncation_at_any_point_leaves_no_partial_entity(field: str) -> None:
+    for size in range(430, 470):
+        text = "&" * size + "<" * 5
+        if field == "user_agent":
+            outcome = manual(events=(event(user_agent=text),))
+        elif field == "display_name":
+            outcome = manual(principal={"display_name": text, "type": "IAMUser"})
+        else:
+            outcome = manual(**{field: text})
+        assert_valid(render([outcome]))
+        assert_valid(render([outcome, outcome]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(ANY_TEXT, min_size=2, max_size=6))
+def test_property_no_event_text_anywhere_produces_markup(texts: list[str]) -> None:
+    """Different hostile text in every field of several outcomes of every kind, singly and as a digest."""
+    outcomes = [hostile_outcome(kind, text) for kind, text in zip(sorted(BUILDERS) * 2, texts)]
+    for outcome in outcomes:
+        assert_valid(render([outcome]))
+    assert_valid(render(outcomes))
+
+
+# --------------------------------------------------------------------------------------------
+# Digests never drop what matters
+
+
+def graded(index: int, level: str, minute: int) -> Outcome:
+    """An outcome of a given severity, named ``svc-<index>-sg``, decided ``minute`` minutes into the hour."""
+    at = f"2024-03-12T15:{minute:02d}:00Z"
+    if level == "low":
+        return unattributed(outcome_id=f"oc-{index}", resource_id=f"eni-{index:017x}", change_type="DELETE",
+                            changed_properties=(), at=at, resource_name=f"svc-{index}-sg")
+    change = SSH_WORLD if level == "high" else {"path": "Tags.owner", "change_type": "UPDATE", "previous": "a",
+                                                "updated": "b"}
+    return manual(outcome_id=f"oc-{index}", resource_id=f"sg-{index:017x}", resource_name=f"svc-{index}-sg",
+                  resource_arn=None, at=at, changed_properties=(change,), events=(event(event_id=f"ev-{index}"),),
+                  event_ids=(f"ev-{index}",))
+
+
+def shown_entries(payload: dict[str, Any]) -> set[int]:
+    sections = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section" and "text" in b]
+    return {int(m) for text in sections for m in re.findall(r"svc-(\d+)-sg", text)}
+
+
+def test_a_long_digest_keeps_the_newest_and_the_most_severe() -> None:
+    outcomes = [graded(i, "low", i % 60) for i in range(40)]
+    outcomes.insert(3, graded(100, "high", 1))  # an early high among many lows
+    outcomes.append(graded(200, "medium", 59))  # the newest
+    payload = render(outcomes)
+    assert_valid(payload)
+    shown = shown_entries(payload)
+    assert {100, 200} <= shown
+    assert 0 not in shown, "the oldest mild entry is the one left out"
+    more = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]
+            if e["text"].startswith("… and ")]
+    assert len(more) == 1
+    left_out = 42 - len(shown)
+    assert more[0].startswith(f"… and {left_out} more: {left_out} low")
+    assert read(payload["text"]).startswith("[high] ")
+
+
+def test_the_more_line_counts_per_severity_and_links_the_full_list() -> None:
+    outcomes = [graded(i, ("high", "medium", "medium")[i % 3], i) for i in range(45)]
+    payload = render(outcomes)
+    assert_valid(payload)
+    [line] = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]
+              if e["text"].startswith("… and ")]
+    match = re.match(r"… and (\d+) more: (.*?) · <([^|>]+)\|all calls by dmitri․volkov in CloudTrail>", line)
+    assert match, line
+    rest = int(match.group(1))
+    counts = dict(reversed(part.split(" ")) for part in match.group(2).split(", "))
+    assert sum(int(n) for n in counts.values()) == rest and list(counts) == [
+        lvl for lvl in ("high", "medium", "low") if lvl in counts]
+    assert "high" not in counts or int(counts["high"]) <= int(counts.get("medium", 0)), "highs are kept first"
+    assert match.group(3) == ("https://us-east-2.console.aws.amazon.com/cloudtrail/home?region=us-east-2"
+                              "#/events?Username=dmitri.volkov")
+
+
+def test_the_full_list_of_unattributed_changes_is_their_archive_folder() -> None:
+    outcomes = [graded(i, "low", i) for i in range(45)]
+    outcomes = [dataclasses.replace(o, archive_bucket="mcd-archive-1", archive_key=f"AWSLogs/1/Config/x/{i}.json")
+                for i, o in enumerate(outcomes)]
+    payload = render(outcomes)
+    assert_valid(payload)
+    assert any("https://s3.console.aws.amazon.com/s3/buckets/mcd-archive-1?prefix=AWSLogs%2F1%2FConfig%2Fx%2F"
+               "|all archived notifications>" in link for link in links(payload))
+
+
+def test_cloudtrail_history_url() -> None:
+    assert cloudtrail_history_url("nina.petrov@example.com", "eu-central-1") == (
+        "https://eu-central-1.console.aws.amazon.com/cloudtrail/home?region=eu-central-1"
+        "#/events?Username=nina.petrov%40example.com")
+    assert cloudtrail_history_url("x" * 300, "eu-central-1") is None
+    assert cloudtrail_history_url("a/b", "evil.example/#", "aws-us-gov") == (
+        "https://console.amazonaws-us-gov.com/cloudtrail/home?region=us-gov-west-1#/events?Username=a%2Fb")
+
+
+LEVELS = st.sampled_from(["high", "medium", "low"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=st.lists(st.tuples(LEVELS, st.integers(0, 59)), min_size=2, max_size=120))
+def test_property_a_digest_always_shows_its_most_severe_newest_and_newest_entries(
+        plan: list[tuple[str, int]]) -> None:
+    outcomes = [graded(i, level, minute) for i, (level, minute) in enumerate(plan)]
+    payload = render(outcomes)
+    assert_valid(payload)
+    rank = {"low": 0, "medium": 1, "high": 2}
+    top = max(rank[level] for level, _ in plan)
+    newest = max(range(len(plan)), key=lambda i: (plan[i][1], i))
+    newest_top = max((i for i in range(len(plan)) if rank[plan[i][0]] == top), key=lambda i: (plan[i][1], i))
+    shown = shown_entries(payload)
+    assert {newest, newest_top} <= shown
+    for i in set(range(len(plan))) - shown:  # nothing left out is worse than something shown of its age
+        assert all(rank[plan[j][0]] >= rank[plan[i][0]] for j in shown if plan[j][1] < plan[i][1]
+                   and rank[plan[j][0]] != rank[plan[i][0]] and j != newest)
 
 
 # --------------------------------------------------------------------------------------------
@@ -935,7 +1156,7 @@ def test_severity(outcome: Outcome, expected: str) -> None:
 def test_severity_reason_is_shown() -> None:
     level, reason = severity_reason(api_call())
     assert (level, reason) == ("high", "audit trail tampering (StopLogging)")
-    assert "audit trail tampering (StopLogging)" in "\n".join(mrkdwn_texts(render([api_call()])))
+    assert "audit trail tampering (StopLogging)" in read("\n".join(mrkdwn_texts(render([api_call()]))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -995,7 +1216,7 @@ def test_describe_client_of_a_spoofed_terraform_agent_keeps_the_raw_agent_visibl
     assert describe_client(agent, None) == "Terraform 1.9.5"
     payload = render([manual(events=(event(user_agent=agent),))])
     assert_valid(payload)
-    assert "&lt;!here&gt;" in "\n".join(mrkdwn_texts(payload))
+    assert "&lt;!here&gt;" in read("\n".join(mrkdwn_texts(payload)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1226,7 +1447,7 @@ def test_a_bare_session_name_is_shown_with_its_role_but_sso_shows_the_person() -
                           region="us-west-2", principal_arn=arn, event_name="ReplaceRoute",
                           principal={"type": "AssumedRole", "arn": arn, "display_name": session,
                                      "session_name": session})
-        return render([outcome])["blocks"][0]["text"]["text"]
+        return read(render([outcome])["blocks"][0]["text"]["text"])
 
     assert "NetworkAdmin/terraform called ReplaceRoute" in header(
         "arn:aws:sts::771203958412:assumed-role/NetworkAdmin/terraform", "terraform")

@@ -41,3 +41,30 @@ def test_account_aliases_from_settings_appear_in_alerts() -> None:
     story["settings"]["account_aliases"] = {ACCOUNT: "payments-prod"}
     result = run(story)
     assert result.slack and all("payments-prod (" + ACCOUNT in json.dumps(m["payload"]) for m in result.slack)
+
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def new_messages(slack: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages people are notified of: posts, not edits (``chat.update`` carries ``ts``) nor thread replies
+    kept out of the channel (a reply with ``reply_broadcast`` counts)."""
+    return [m for m in slack if "ts" not in m["payload"]
+            and (not m["payload"].get("thread_ts") or m["payload"].get("reply_broadcast") in (True, "true"))]
+
+
+@pytest.mark.parametrize("name", ["own-25-world-open-group-inside-a-burst-of-tag-changes",
+                                  "own-26-bot-escalation-is-a-new-message-not-an-edit"])
+def test_an_escalation_inside_a_burst_is_a_new_message_at_once(name: str) -> None:
+    from chalicelib.timeutil import parse_time
+
+    scenario = json.loads((SCENARIOS / f"{name}.json").read_text())
+    result = run(scenario)
+    fresh = new_messages(result.slack)
+    assert len(fresh) >= scenario["expect"]["min_slack_messages"]
+    assert len(result.slack) <= scenario["expect"]["max_slack_messages"]
+    [group] = [o for o in result.outcomes if o["resource_type"] == "AWS::EC2::SecurityGroup"]
+    [escalation] = [m for m in fresh if group["resource_id"] in json.dumps(m["payload"])]
+    assert escalation["payload"]["text"].startswith("[high]")
+    waited = parse_time(escalation["at"]).timestamp() - parse_time(group["first_at"]).timestamp()
+    assert 0 <= waited <= 60, "posted in the tick it was decided, not held for the burst's digest"

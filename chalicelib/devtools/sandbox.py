@@ -37,6 +37,7 @@ def create_resources(client: Any, region: str, *, prefix: str = "mcd-replay",
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         url = sqs.create_queue(QueueName=f"{prefix}-{name}", Attributes={
             "VisibilityTimeout": str(visibility_timeout or VISIBILITY_TIMEOUTS[name]),
+            "MessageRetentionPeriod": "1209600",  # 14 days, as in infra/stack.yaml: alerts wait this long for Slack
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         })["QueueUrl"]
         urls[name], urls[f"{name}_dlq"] = url, dlq
