@@ -33,6 +33,25 @@ def emit(deps: Deps, outcome: Outcome, *, revision: int = 0) -> bool:
     return True
 
 
+OPERATIONAL_LOGGER = "mcd.operational"
+
+
+def emit_operational(deps: Deps, alert: Outcome) -> bool:
+    """Queue an operational alert (``dead_letter``) for Slack once per ``outcome_id``; ``True`` when new.
+
+    It is not an outcome of the detector's findings: it is logged on ``mcd.operational``, never on the
+    outcome logger that the replay's ``outcomes.jsonl`` and dashboards read.
+    """
+    if deps.state.get(f"out#{alert.outcome_id}", "operational") is not None:
+        log_json(log, logging.INFO, "duplicate_operational_alert_skipped", outcome_id=alert.outcome_id)
+        return False
+    data = alert.to_json()
+    log_json(logging.getLogger(OPERATIONAL_LOGGER), logging.ERROR, "operational_alert", alert=data)
+    deps.queue("slack_queue").send(json.dumps({"outcome": _fit(data)}, default=str))
+    deps.state.put(f"out#{alert.outcome_id}", "operational", deps.clock(), kind=alert.kind)
+    return True
+
+
 SQS_BUDGET = 200_000
 
 

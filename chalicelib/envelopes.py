@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,17 @@ _CI_MARKERS = ("configurationItemCaptureTime", "configurationItemStatus", "confi
 _TRAIL_KEYS = frozenset({"eventVersion", "eventTime", "eventSource", "eventName", "userIdentity", "eventID",
                          "awsRegion", "recipientAccountId", "eventType", "requestParameters"})
 _GZIP_MAGIC = b"\x1f\x8b"
-MAX_INFLATED_BYTES = 64 * 2**20
-"""Guard against decompression bombs: real payloads are at most a few MB once inflated."""
+MAX_COMPRESSED_BYTES = 8 * 2**20
+"""Compressed input larger than this is refused before inflating (real payloads: at most about 1 MB)."""
+MAX_INFLATED_BYTES = 16 * 2**20
+"""Guard against decompression bombs: real payloads are at most a few MB once inflated (a CloudWatch
+Logs batch holds at most 1 MiB of events; SNS and Lambda events are at most 256 KB / 6 MB)."""
+MAX_JSON_CONTAINERS = 250_000
+MAX_JSON_VALUES = 1_000_000
+"""JSON text opening more objects and arrays, or separating more values (commas), than these is refused
+before parsing: ``[[],[],...]`` costs about 28 bytes of memory per byte of text, so even capped text
+could exhaust a function's memory. Real payloads stay far below (a 1 MiB CloudWatch Logs batch of
+CloudTrail records: about 20,000 commas)."""
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -69,6 +79,7 @@ def load_json(text: str | bytes) -> Any:
             raise MalformedInput(f"not UTF-8 text (byte {exc.start}); expected JSON") from None
     if not isinstance(text, str):
         raise MalformedInput(f"expected JSON text, got {type(text).__name__}")
+    check_json_size(text)
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -80,6 +91,18 @@ def load_json(text: str | bytes) -> Any:
         except (ValueError, RecursionError) as exc:
             error = exc
     raise MalformedInput(_json_error(text, error)) from None
+
+
+def check_json_size(text: str) -> None:
+    """Refuse text too large, or opening too many objects/arrays, to parse safely (``MalformedInput``)."""
+    if len(text) > MAX_INFLATED_BYTES:
+        raise MalformedInput(f"text of {len(text)} characters is over the {MAX_INFLATED_BYTES // 2**20} MiB "
+                             "limit: refused unread")
+    containers = text.count("{") + text.count("[")
+    values = text.count(",")
+    if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
+        raise MalformedInput(f"JSON of {containers} objects/arrays and {values} commas (limits "
+                             f"{MAX_JSON_CONTAINERS}, {MAX_JSON_VALUES}): refused unparsed, as a possible memory bomb")
 
 
 def _json_start(text: str, error: Exception) -> int | None:
@@ -133,44 +156,74 @@ def b64decode(data: str | bytes) -> bytes:
         raise MalformedInput("not valid base64 (bad characters or length)") from None
 
 
-def decompress(raw: bytes) -> bytes:
-    """Inflate gzip (any header flags, concatenated members), zlib, or raw deflate."""
+def decompress(raw: bytes, limit: int | None = None) -> bytes:
+    """Inflate gzip (any header flags, concatenated members), zlib, or raw deflate.
+
+    At most ``limit`` (default ``MAX_INFLATED_BYTES``) bytes are ever produced, and compressed input
+    over ``MAX_COMPRESSED_BYTES`` is refused: both raise ``MalformedInput`` saying which limit.
+    """
+    _check_compressed_size(len(raw))
     for wbits in (zlib.MAX_WBITS | 32, zlib.MAX_WBITS, -zlib.MAX_WBITS):
         try:
-            return _inflate(raw, wbits)
+            return inflate_chunks((raw,), wbits, limit)
         except zlib.error:
             continue
     raise MalformedInput("not gzip/zlib/deflate data, or the compressed stream is truncated or corrupt")
 
 
-def _inflate(raw: bytes, wbits: int) -> bytes:
-    parts: list[bytes] = []
-    budget = MAX_INFLATED_BYTES
-    while True:
-        inflater = zlib.decompressobj(wbits)
-        parts.append(inflater.decompress(raw, budget))
-        if inflater.unconsumed_tail:
-            raise MalformedInput(f"compressed data inflates beyond {MAX_INFLATED_BYTES // 2**20} MiB")
-        if not inflater.eof:
-            raise zlib.error("incomplete or truncated stream")
-        budget -= len(parts[-1])
-        raw = inflater.unused_data
-        if not raw.startswith(_GZIP_MAGIC) or budget <= 0:
-            return b"".join(parts)
+def _check_compressed_size(size: int) -> None:
+    if size > MAX_COMPRESSED_BYTES:
+        raise MalformedInput(f"compressed data of {size} bytes is over the {MAX_COMPRESSED_BYTES // 2**20} MiB "
+                             "limit: refused uninflated")
 
 
-def maybe_decompress(raw: bytes) -> bytes:
+def inflate_chunks(chunks: Iterable[bytes], wbits: int = zlib.MAX_WBITS | 32, limit: int | None = None) -> bytes:
+    """Stream-inflate compressed ``chunks`` (gzip members may follow each other) into at most ``limit`` bytes.
+
+    Never holds more than ``limit`` + one chunk of output: a bomb is refused with ``MalformedInput``
+    (``inflates beyond ...``) as soon as it passes the limit. A truncated or corrupt stream raises
+    ``zlib.error``; bytes after the last gzip member that do not start another member are ignored.
+    """
+    limit = MAX_INFLATED_BYTES if limit is None else limit
+    out = bytearray()
+    inflater: Any = zlib.decompressobj(wbits)
+    for chunk in chunks:
+        data = bytes(chunk)
+        while data:
+            if inflater is None:  # between gzip members: only another member may follow
+                if not data.startswith(_GZIP_MAGIC):
+                    return bytes(out)
+                inflater = zlib.decompressobj(wbits)
+            out += inflater.decompress(data, limit - len(out) + 1)
+            if len(out) > limit:
+                raise MalformedInput(f"compressed data inflates beyond {_size_text(limit)}: refused (a "
+                                     "decompression bomb, or not an AWS payload)")
+            data = inflater.unconsumed_tail
+            if inflater.eof:
+                data = inflater.unused_data
+                inflater = None
+    if inflater is not None and not inflater.eof:  # output was never cut short here, so nothing is pending
+        raise zlib.error("incomplete or truncated stream")
+    return bytes(out)
+
+
+def _size_text(size: int) -> str:
+    return f"{size // 2**20} MiB" if size >= 2**20 and size % 2**20 == 0 else f"{size} bytes"
+
+
+def maybe_decompress(raw: bytes, limit: int | None = None) -> bytes:
     """Inflate ``raw`` when it starts like gzip or zlib; otherwise return it unchanged.
 
-    Gzip that fails to inflate, or anything inflating beyond ``MAX_INFLATED_BYTES``, raises
+    Gzip that fails to inflate, or anything inflating beyond ``limit`` (``MAX_INFLATED_BYTES``), raises
     ``MalformedInput``; a zlib-looking header that fails is assumed to be plain text that happens
     to start like one (``x^`` does).
     """
     if raw[:2] == _GZIP_MAGIC:
-        return decompress(raw)
+        return decompress(raw, limit)
     if len(raw) >= 2 and raw[0] & 0x0F == 8 and (raw[0] << 8 | raw[1]) % 31 == 0:
+        _check_compressed_size(len(raw))
         try:
-            return _inflate(raw, zlib.MAX_WBITS)
+            return inflate_chunks((raw,), zlib.MAX_WBITS, limit)
         except zlib.error:
             return raw
     return raw
@@ -381,9 +434,19 @@ def eventbridge_parts(event: dict[str, Any]) -> tuple[str | None, Any]:
 
 
 def text_of(value: Any) -> str | None:
-    """A non-empty string as is; an int (ids written as numbers) as text; anything else ``None``."""
+    """A non-empty string as is; an int (ids written as numbers) as text; anything else ``None``.
+
+    Lone surrogates (``"\\ud800"`` in JSON decodes to one) become ``?``: every id and name must be
+    encodable as UTF-8 for hashing, S3 keys, DynamoDB and Slack.
+    """
     if isinstance(value, str):
-        return value or None
+        if value.isascii():
+            return value or None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None

@@ -10,6 +10,7 @@ reason a person can act on) for anything unreadable. It never raises.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ MAX_DEPTH = 12
 """Containers nest a few levels at most (SQS > SNS > Config); deeper means a loop or an attack."""
 
 _Handler = Callable[[dict[str, Any], str, int], list[Item]]
+_NOT_BASE64 = re.compile(r'[\s{}\[\]":,]')  # C speed: a multi-MB string is scanned in milliseconds
 
 
 def parse_payload(payload: Any, source: str) -> list[Item]:
@@ -95,7 +97,7 @@ def _parse_text(text: str, source: str, depth: int) -> list[Item]:
 def _maybe_base64(text: str, source: str, depth: int) -> list[Item] | None:
     """Bare ``awslogs.data`` / Kinesis data pasted as text: base64 of compressed JSON."""
     compact = text.strip()
-    if len(compact) < 16 or not compact.isascii() or any(c.isspace() or c in "{}[]\":," for c in compact):
+    if len(compact) < 16 or not compact.isascii() or _NOT_BASE64.search(compact):
         return None
     try:
         raw = env.b64decode(compact)

@@ -139,6 +139,7 @@ class _Reading:
     window_key: str
     cursors: dict[str, str]
     started: datetime
+    carried_over: bool = False  # the pass began in an earlier run
     pages: int = 0
     swept: bool = False  # a sweep of every write call in its window was read to the end in this run
 
@@ -149,12 +150,14 @@ class _Reading:
         # suppression reads on like an undecided item; a changed window reads anew.
         keep = (job.is_watch or not job.is_followup) and job.cursor_window == key
         cursors = dict(job.cursors) if keep else {}
-        started = parse_time(cursors.pop(PASS_STARTED, None)) or now
-        return cls(window_key=key, cursors=cursors, started=started)
+        began = parse_time(cursors.pop(PASS_STARTED, None))
+        return cls(window_key=key, cursors=cursors, started=began or now, carried_over=began is not None)
 
-    def done(self, job: LookupJob, names: tuple[str, ...], now: datetime) -> bool:
-        complete = self.swept or all(self.cursors.get(_query(n)) == READ_TO_END for n in names)
-        if complete and self.started < now and not self.settled(job):
+    def done(self, job: LookupJob, names: tuple[str, ...]) -> bool:
+        if self.swept:
+            return True  # one sweep, read to the end within this run
+        complete = all(self.cursors.get(_query(n)) == READ_TO_END for n in names)
+        if complete and self.carried_over and not self.settled(job):
             self.cursors = {}  # a pass over several runs, begun too early: read again from the newest call
             return False
         return complete
@@ -199,7 +202,7 @@ def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tu
     for job, message in members:
         found = decide(job)
         reading = readings[job.change_key]
-        complete = reading.done(job, _required_names(job, found), now)
+        complete = reading.done(job, _required_names(job, found))
         if complete:
             reading.cursors = {}  # the next look, if any, is a new pass over what is visible then
         narrowed = job.cursor_window is not None and reading.window_key != job.cursor_window
@@ -486,7 +489,7 @@ def event_summary(event: TrailEvent) -> EventSummary:
 def _read_job(message: Message, deps: Deps) -> LookupJob | None:
     try:
         return LookupJob.from_json(message.json())
-    except (ValueError, KeyError, TypeError) as error:
+    except Exception as error:
         reason = f"unreadable lookup job: {type(error).__name__}: {str(error)[:200]}"
         log_json(log, logging.ERROR, "lookup_job_dead_lettered", message_id=message.message_id, reason=reason)
         deps.queue("lookup_dlq").send(message.body, attributes={"mcd-reason": reason[:250], "mcd-permanent": "true"})

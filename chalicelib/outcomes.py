@@ -1,7 +1,8 @@
 """Outcomes: what the detector concludes, one per configuration item or direct CloudTrail fact.
 
 An ``Outcome`` is plain data (JSON-safe fields only) because it travels through SQS to the Slack
-sender and is written as one structured log line. Kinds are those of ``FORMAT.md``.
+sender and is written as one structured log line. Kinds are those of ``FORMAT.md``, plus the
+operational ``dead_letter`` alert.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ UNATTRIBUTED_CHANGE = "unattributed_change"
 CONSOLE_SIGNIN = "console_signin"
 API_CALL = "api_call"
 
-ALERT_KINDS = frozenset({MANUAL_CHANGE, UNATTRIBUTED_CHANGE, CONSOLE_SIGNIN, API_CALL})
+DEAD_LETTER = "dead_letter"
+"""Operational, not one of FORMAT.md's kinds: a message that ended in the dead-letter store (``dead_letters``).
+Logged on ``mcd.operational`` (never the outcome logger) and posted to Slack as an operational alert."""
+OPERATIONAL_KINDS = frozenset({DEAD_LETTER})
+
+ALERT_KINDS = frozenset({MANUAL_CHANGE, UNATTRIBUTED_CHANGE, CONSOLE_SIGNIN, API_CALL, DEAD_LETTER})
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,17 @@ the stage's environment (``Environment``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import trust
 from chalicelib.errors import ConfigurationError
+from chalicelib.logs import log_json
+
+log = logging.getLogger("mcd.settings")
 
 DEFAULT_IGNORED_RESOURCE_TYPES = (
     "AWS::SSM::ManagedInstanceInventory",
@@ -62,6 +67,7 @@ class Settings:
     routes: tuple[Route, ...] = ()
     direct_rules: Mapping[str, Any] = field(default_factory=dict)
     account_aliases: Mapping[str, str] = field(default_factory=dict)
+    config_buckets: tuple[str, ...] | None = None  # None: Config's own key layout only (see docs/configuration.md)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, lenient: bool = False) -> Settings:
@@ -69,6 +75,9 @@ class Settings:
 
         ``lenient`` drops unknown keys and unusable principal patterns instead of refusing the whole
         document (the loader logs the strict error first): a typo must not silence every alert.
+        Each pattern dropped is logged (``trusted_principal_skipped``), including patterns refused
+        because anyone could borrow their trust (``trust.refusal``: a whole account, root, Identity
+        Center roles).
         """
         data = dict(data or {})
         unknown = set(data) - _KNOWN_KEYS
@@ -79,9 +88,12 @@ class Settings:
         for pattern in trusted:
             try:
                 _check_principal_pattern(pattern)
-            except ConfigurationError:
+            except ConfigurationError as error:
                 if not lenient:
                     raise
+                # One line per pattern left out: changes by that principal alert until it is fixed.
+                log_json(log, logging.ERROR, "trusted_principal_skipped", pattern=pattern[:300],
+                         reason=str(error)[:500], action="not trusted: its changes are reported")
                 continue
             usable.append(pattern)
         trusted = tuple(usable)
@@ -100,13 +112,15 @@ class Settings:
             routes=routes,
             direct_rules=_mapping(data, "direct_rules"),
             account_aliases={str(k): str(v) for k, v in _mapping(data, "account_aliases").items()},
+            config_buckets=(tuple(_as_strings(data["config_buckets"], "config_buckets"))
+                            if data.get("config_buckets") is not None else None),
         )
 
 
 _KNOWN_KEYS = {
     "trusted_principals", "trust_aws_services", "ignored_resource_types", "lookback_minutes",
     "give_up_minutes", "burst_window_seconds", "destinations", "routes", "direct_rules", "account_aliases",
-    "$comment",
+    "config_buckets", "$comment",
 }
 
 
@@ -116,9 +130,12 @@ def _check_principal_pattern(pattern: str) -> None:
             f"trusted principal {pattern!r} is a session ARN: name the role "
             "(arn:aws:iam::ACCOUNT:role/NAME); session names are chosen by the caller and never trusted"
         )
+    refused = trust.refusal(pattern)  # trust that anyone could borrow (D17)
+    if refused:
+        raise ConfigurationError(refused)
     if not _ARN_PATTERN.match(pattern):
         raise ConfigurationError(
-            f"trusted principal {pattern!r} is not an IAM role, user or root ARN pattern "
+            f"trusted principal {pattern!r} is not an IAM role or user ARN pattern "
             "(e.g. arn:aws:iam::123456789012:role/terraform-*)"
         )
 

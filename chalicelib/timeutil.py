@@ -7,13 +7,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 _COMPACT = re.compile(r"^(\d{8})T(\d{6})Z$")
+_OFFSET = re.compile(r"T?[0-9:.]+[+-]\d{2}:?\d{2}$")
 _HUMAN_FORMATS = ("%b %d, %Y %I:%M:%S %p", "%b %d, %Y, %I:%M:%S %p")
 
 
 def parse_time(value: Any) -> datetime | None:
     """Parse the time spellings AWS uses; ``None`` for anything unreadable.
 
-    Accepts ISO-8601 with ``Z``, fractions or an offset, a trailing ``UTC``, the compact
+    Accepts ISO-8601 with ``Z``, fractions or an offset, a trailing ``UTC`` or ``GMT`` (with or
+    without a space: ``2017-01-09T22:50:14.328UTC``, ``2014-11-12 10:02:58 UTC``), the compact
     ``20131102T010628Z`` form, epoch seconds or milliseconds, and ``datetime`` objects.
     """
     if value is None or isinstance(value, bool):
@@ -40,9 +42,8 @@ def parse_time(value: Any) -> datetime | None:
     match = _COMPACT.match(text)
     if match:
         text = f"{match[1][:4]}-{match[1][4:6]}-{match[1][6:]}T{match[2][:2]}:{match[2][2:4]}:{match[2][4:]}Z"
-    if text.endswith(" UTC"):
-        text = text[:-4] + "Z"
-    if text.endswith("Z"):
+    text = _without_zone_name(text)
+    if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
@@ -55,7 +56,21 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
+def _without_zone_name(text: str) -> str:
+    """``2017-01-09T22:50:14.328UTC``, ``... 22:50:14 UTC``, ``...Z UTC`` or ``GMT``: the name means UTC.
+
+    The zone name is dropped and ``Z`` written unless the text already carries ``Z`` or an offset.
+    """
+    if text[-3:].upper() not in ("UTC", "GMT"):
+        return text
+    text = text[:-3].rstrip()
+    if text.endswith(("Z", "z")) or _OFFSET.search(text):
+        return text
+    return text + "Z"
+
+
 def _parse_human(text: str) -> datetime | None:
+    text = text.removesuffix("+00:00").rstrip()  # "Mar 24, 2014 9:11:59 PM UTC" arrives as "...PM+00:00"
     for fmt in _HUMAN_FORMATS:
         try:
             return datetime.strptime(text, fmt)

@@ -215,6 +215,19 @@ def test_config_rule_invoking_event_message():
     ("2024-06-03T08:15:42Z", datetime(2024, 6, 3, 8, 15, 42, tzinfo=timezone.utc)),
     ("2024-06-03T08:15:42.118Z", datetime(2024, 6, 3, 8, 15, 42, 118000, tzinfo=timezone.utc)),
     ("2024-06-03 08:15:42 UTC", datetime(2024, 6, 3, 8, 15, 42, tzinfo=timezone.utc)),
+    # field-variations.md §9: times that end in UTC, with or without a space, with or without fractions
+    ("2017-01-09T22:50:14.328UTC", datetime(2017, 1, 9, 22, 50, 14, 328000, tzinfo=timezone.utc)),
+    ("2017-01-09T22:50:14UTC", datetime(2017, 1, 9, 22, 50, 14, tzinfo=timezone.utc)),
+    ("2017-01-09T22:50:14.328 UTC", datetime(2017, 1, 9, 22, 50, 14, 328000, tzinfo=timezone.utc)),
+    ("2017-01-09 22:50:14 UTC", datetime(2017, 1, 9, 22, 50, 14, tzinfo=timezone.utc)),
+    ("2017-01-09T22:50:14.328utc", datetime(2017, 1, 9, 22, 50, 14, 328000, tzinfo=timezone.utc)),
+    ("2017-01-09T22:50:14Z UTC", datetime(2017, 1, 9, 22, 50, 14, tzinfo=timezone.utc)),
+    ("2017-01-09T23:50:14+01:00 UTC", datetime(2017, 1, 9, 22, 50, 14, tzinfo=timezone.utc)),
+    ("2017-01-09T22:50:14.328 GMT", datetime(2017, 1, 9, 22, 50, 14, 328000, tzinfo=timezone.utc)),
+    (" 2017-01-09T22:50:14.328UTC ", datetime(2017, 1, 9, 22, 50, 14, 328000, tzinfo=timezone.utc)),
+    ("Mar 24, 2014 9:11:59 PM UTC", datetime(2014, 3, 24, 21, 11, 59, tzinfo=timezone.utc)),
+    ("UTC", None),
+    ("2017-01-09T25:50:14UTC", None),
     ("xxx", None),
     (None, None),
 ])
@@ -275,3 +288,19 @@ def test_parse_config_object_history_file_with_configuration_items():
         {"resourceType": "AWS::EC2::SecurityGroup", "resourceId": "sg-1", "configurationItemStatus": "OK"}]}
     change = only(parse_config_object(json.dumps(history).encode(), "s3://b/h"))
     assert change.resource_id == "sg-1"
+
+
+def test_items_with_utc_times_are_changes_ready_for_attribution():
+    """A 2017-era notification whose times end in UTC is a normal change, not a dead letter (issue 11)."""
+    message = json.loads(sns_message("sns_lambda_string_message_sg_update.json"))
+    message["configurationItem"]["configurationItemCaptureTime"] = "2017-01-09T22:50:14.328UTC"
+    message["notificationCreationTime"] = "2017-01-09T22:51:02.714UTC"
+    change = only(parse_config_message(json.dumps(message), "t"))
+    assert change.capture_time == datetime(2017, 1, 9, 22, 50, 14, 328000, tzinfo=timezone.utc)
+    assert change.notification_time == datetime(2017, 1, 9, 22, 51, 2, 714000, tzinfo=timezone.utc)
+
+
+def test_parse_config_object_refuses_a_bomb_as_unreadable():
+    bomb = gzip.compress(b'{"configurationItem": {"x": "' + b"A" * (20 * 2**20) + b'"}}', compresslevel=1)
+    item = only(parse_config_object(bomb, "s3://b/k"))
+    assert isinstance(item, Unparseable) and "inflates beyond 16 MiB" in item.reason

@@ -204,3 +204,37 @@ def test_exception_tree():
     assert issubclass(MalformedInput, ValueError)
     for error in (MalformedInput, RetryableError, PermanentError, ConfigurationError):
         assert issubclass(error, McdError)
+
+
+def test_compressed_input_over_the_cap_is_refused_before_inflating(monkeypatch):
+    monkeypatch.setattr(env, "MAX_COMPRESSED_BYTES", 100)
+    with pytest.raises(MalformedInput, match="refused uninflated"):
+        env.decompress(gzip.compress(bytes(range(256)) * 4, mtime=0))
+    with pytest.raises(MalformedInput, match="refused uninflated"):
+        env.maybe_decompress(zlib.compress(bytes(range(256)) * 4))
+
+
+def test_inflate_chunks_streams_members_and_stops_at_the_limit():
+    data = gzip.compress(b'{"a": ', mtime=0) + gzip.compress(b"1}", mtime=0) + b"\x00\x00trailing"
+    pieces = [data[i:i + 7] for i in range(0, len(data), 7)]
+    assert env.inflate_chunks(pieces) == b'{"a": 1}'
+    with pytest.raises(MalformedInput, match="inflates beyond 4 bytes"):
+        env.inflate_chunks(pieces, limit=4)
+    with pytest.raises(zlib.error):
+        env.inflate_chunks([gzip.compress(b"x" * 1000, mtime=0)[:-9]])
+
+
+def test_json_that_would_explode_in_memory_is_refused_unparsed(monkeypatch):
+    monkeypatch.setattr(env, "MAX_JSON_CONTAINERS", 100)
+    with pytest.raises(MalformedInput, match="memory bomb"):
+        env.load_json("[" + "[]," * 100 + "[]]")
+    monkeypatch.setattr(env, "MAX_JSON_VALUES", 100)
+    with pytest.raises(MalformedInput, match="memory bomb"):
+        env.load_json("[" + "0," * 101 + "0]")
+    assert env.load_json("[" + "0," * 50 + "0]") == [0] * 51
+
+
+def test_lone_surrogates_in_ids_become_encodable_text():
+    assert env.text_of("sg-\ud800x") == "sg-?x"
+    assert env.text_of("café") == "café"
+    "".join(env.text_of("\udfff" * 3)).encode()

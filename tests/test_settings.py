@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def test_bundled_default_settings_file_is_valid():
 
 def test_a_full_document_is_read():
     settings = Settings.from_dict({
-        "trusted_principals": [ROLE, f"arn:aws:iam::{ACCT}:user/jenkins", f"arn:aws:iam::{ACCT}:root"],
+        "trusted_principals": [ROLE, f"arn:aws:iam::{ACCT}:user/jenkins", f"arn:aws:iam::{ACCT}:role/ci/*"],
         "trust_aws_services": False,
         "ignored_resource_types": ["AWS::EC2::NetworkInterface"],
         "lookback_minutes": 30,
@@ -89,14 +90,14 @@ def test_ignored_resource_types_replace_the_defaults_and_compare_case_insensitiv
     ROLE,
     f"arn:aws:iam::{ACCT}:role/terraform-*",
     f"arn:aws:iam::{ACCT}:role/ci/terraform-apply",
-    f"arn:aws:iam::{ACCT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*",
+    f"arn:aws:iam::{ACCT}:role/ci/*",
     f"arn:aws-us-gov:iam::{ACCT}:role/platform/terraform-*",
     f"arn:aws-cn:iam::{ACCT}:role/deployer",
     f"arn:aws:iam::{ACCT}:user/jenkins-deployer",
-    f"arn:aws:iam::{ACCT}:root",
+    f"arn:aws:iam::{ACCT}:user/ci-*",
     "arn:aws:iam::*:role/OrganizationAccountAccessRole",
 ])
-def test_role_user_and_root_patterns_are_accepted(pattern: str):
+def test_role_and_user_patterns_are_accepted(pattern: str):
     assert Settings.from_dict({"trusted_principals": [pattern]}).trusted_principals == (pattern,)
 
 
@@ -125,6 +126,39 @@ def test_session_arns_are_rejected(pattern: str):
 def test_anything_but_an_iam_role_user_or_root_pattern_is_rejected(pattern: str):
     message = error_of({"trusted_principals": [pattern]})
     assert pattern in message and "trusted principal" in message
+
+
+BORROWABLE = [
+    (f"arn:aws:iam::{ACCT}:role/*", "every role"),
+    (f"arn:aws:iam::{ACCT}:role/*/*", "every role"),
+    ("arn:aws:iam::*:role/*", "every role"),
+    (f"arn:aws:iam::{ACCT}:user/*", "every user"),
+    (f"arn:aws:iam::{ACCT}:*", "every principal"),
+    (f"arn:aws:iam::{ACCT}:root", "root"),
+    (f"arn:aws:iam::{ACCT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*", "Identity Center"),
+    (f"arn:aws:iam::{ACCT}:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0a1b2c3d4e5f6071",
+     "Identity Center"),
+    (f"arn:aws:iam::{ACCT}:role/AWSReservedSSO_*", "Identity Center"),
+]
+
+
+@pytest.mark.parametrize("pattern, words", BORROWABLE)
+def test_patterns_anyone_could_borrow_are_refused_by_name(pattern: str, words: str):
+    message = error_of({"trusted_principals": [pattern]})
+    assert pattern in message and words in message
+
+
+@pytest.mark.parametrize("pattern, words", BORROWABLE)
+def test_at_run_time_a_borrowable_pattern_is_logged_and_skipped_and_the_rest_kept(
+        pattern: str, words: str, caplog: pytest.LogCaptureFixture):
+    data = {"trusted_principals": [pattern, ROLE, f"arn:aws:iam::{ACCT}:role/ci/*"]}
+    with caplog.at_level(logging.ERROR, logger="mcd.settings"):
+        settings = Settings.from_dict(data, lenient=True)
+    assert settings.trusted_principals == (ROLE, f"arn:aws:iam::{ACCT}:role/ci/*")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "mcd.settings"]
+    assert len(lines) == 1
+    assert lines[0]["event"] == "trusted_principal_skipped" and lines[0]["pattern"] == pattern
+    assert words in lines[0]["reason"]
 
 
 @pytest.mark.parametrize("value", [ROLE, [ROLE, ""], [ROLE, 7], {"role": ROLE}])
@@ -232,3 +266,10 @@ def test_lenient_loading_keeps_what_is_usable() -> None:
         Settings.from_dict(data)
     settings = Settings.from_dict(data, lenient=True)
     assert settings.trusted_principals == (f"arn:aws:iam::{ACCT}:role/terraform",)
+
+
+def test_lenient_loading_with_every_pattern_refused_trusts_nobody_and_keeps_the_rest():
+    data = {"trusted_principals": [f"arn:aws:iam::{ACCT}:role/*", f"arn:aws:iam::{ACCT}:root"],
+            "give_up_minutes": 60}
+    settings = Settings.from_dict(data, lenient=True)
+    assert settings.trusted_principals == () and settings.give_up_minutes == 60
