@@ -960,6 +960,8 @@ def _low_reason(outcome: Outcome) -> str | None:
         return "failed sign-in (nothing changed)"
     if outcome.kind != UNATTRIBUTED_CHANGE:
         return None
+    if isinstance(outcome.extra, Mapping) and outcome.extra.get("unverified"):
+        return None  # CloudTrail held more than could be read: never played down
     if str(outcome.change_type or "").upper() == "DELETE":
         return "deletion with no CloudTrail author (often AWS-side cleanup)"
     paths = [str(c.get("path") or "") for c in outcome.changed_properties if isinstance(c, Mapping)]
@@ -1381,10 +1383,14 @@ def _common_fields(outcome: Outcome, console_base: str | None) -> list[tuple[str
 def _fields_for(outcome: Outcome, console_base: str | None) -> list[tuple[str, str]]:
     times = _times(outcome)
     if outcome.kind == UNATTRIBUTED_CHANGE:
+        unverified = _str((outcome.extra or {}).get("unverified")) if isinstance(outcome.extra, Mapping) else None
+        person = "unknown (no CloudTrail event found)"
+        if unverified:
+            person = f"unknown, unverified: {_esc(unverified, 400)}"
         return [
             *_common_fields(outcome, console_base),
             ("Change", _esc(outcome.change_type or "UPDATE", 40)),
-            ("Person", "unknown (no CloudTrail event found)"),
+            ("Person", person),
             ("Recorded", _when(times)),
         ]
     if outcome.kind == CONSOLE_SIGNIN:

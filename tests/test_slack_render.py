@@ -1453,3 +1453,17 @@ def test_a_bare_session_name_is_shown_with_its_role_but_sso_shows_the_person() -
         "arn:aws:sts::771203958412:assumed-role/NetworkAdmin/terraform", "terraform")
     sso = "arn:aws:sts::771203958412:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/priya@example.com"
     assert "priya@example.com called ReplaceRoute" in header(sso, "priya@example.com")
+
+
+def test_an_unverified_change_says_why_and_is_never_played_down() -> None:
+    from chalicelib.outcomes import Outcome
+    from chalicelib.slack_render import render, severity
+
+    why = "only trusted calls were found, but CloudTrail held more calls <b>&"
+    outcome = Outcome(kind="unattributed_change", outcome_id="ci:x", at="2025-01-01T00:00:00Z",
+                      account="111122223333", region="eu-west-3", resource_type="AWS::S3::Bucket",
+                      resource_id="b", change_type="DELETE", extra={"unverified": why})
+    text = json.dumps(render([outcome]))
+    assert "unverified: only trusted calls were found" in text
+    assert "<b>" not in text
+    assert severity(outcome) != "low"
