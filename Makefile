@@ -21,7 +21,7 @@ lint: setup
 	$(VENV)/bin/cfn-lint infra/stack.yaml
 
 test: setup lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2
 
 demo: setup
 	$(PY) -m chalicelib.devtools.demo

@@ -489,7 +489,7 @@ def event_summary(event: TrailEvent) -> EventSummary:
 def _read_job(message: Message, deps: Deps) -> LookupJob | None:
     try:
         return LookupJob.from_json(message.json())
-    except Exception as error:
+    except Exception as error:  # any damage to a job dead-letters that job, never the run
         reason = f"unreadable lookup job: {type(error).__name__}: {str(error)[:200]}"
         log_json(log, logging.ERROR, "lookup_job_dead_lettered", message_id=message.message_id, reason=reason)
         deps.queue("lookup_dlq").send(message.body, attributes={"mcd-reason": reason[:250], "mcd-permanent": "true"})

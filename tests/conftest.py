@@ -51,3 +51,44 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not beside the clone")
     return SHARED
+
+
+# --- the policy check under pytest-xdist (tests/policy_coverage.py) ------------------------------------
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    """The run covers every test module: no paths narrower than tests/, no -k or -m selection."""
+    if config.option.keyword or config.option.markexpr:
+        return False
+    return all(Path(arg.split("::")[0]).resolve() in (ROOT, ROOT / "tests") for arg in config.args)
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not os.environ.get("PYTEST_XDIST_WORKER") and bool(getattr(config.option, "numprocesses", None))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _xdist_controller(session.config):
+        import policy_coverage
+
+        policy_coverage.clear()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import policy_coverage
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        policy_coverage.save(worker, AWS_CALLS)
+        return
+    if not _xdist_controller(session.config) or exitstatus != 0 or not _whole_suite(session.config):
+        return
+    found = policy_coverage.problems(policy_coverage.load_all())
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.ensure_newline()
+            for line in found:
+                reporter.write_line(f"IAM policy coverage: {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
