@@ -6,7 +6,8 @@ would be blamed for the Terraform change that followed. A call is read-like when
 when its name starts with one of ``READ_LIKE_PREFIXES`` (FORMAT.md, "Evidence"), or when it is one
 of ``READ_LIKE_NAMES``: calls known to read, query, sign in or hand out credentials without changing
 any resource's configuration. Exact names only there: ``Verify`` is read-like, ``VerifyEmailIdentity``
-creates an identity.
+creates an identity. The direct ``api_call`` rules treat only ``COMMON_READ_PREFIXES`` as read-only
+(FORMAT.md): a person simulating a policy is worth an alert of its own, never the cause of a change.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 READ_LIKE_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Search", "Simulate", "Generate", "Validate",
                       "Estimate", "Preview", "Test", "Check", "Decode", "Poll", "BatchGet", "BatchDescribe",
                       "BatchCheck", "Filter")
-# The most frequent of them, few enough to spell out in a CloudWatch Logs filter pattern (a pre-filter
-# only: the handler still applies the whole list).
+# The five FORMAT.md names as read-only for the direct (``api_call``) rules: a person simulating or
+# validating a policy is still worth an ``api_call``; those calls are only never the *cause* of a change.
 COMMON_READ_PREFIXES = READ_LIKE_PREFIXES[:5]
 
 READ_LIKE_NAMES = frozenset({

@@ -175,6 +175,9 @@ def _undelivered_alert(body: str) -> str | None:
     return " ".join(str(p) for p in parts if isinstance(p, (str, int)) and p != "")[:300] or "an alert"
 
 
+WATCH_LOST = "its suppression was being checked for a person's late call when the check kept failing"
+
+
 def _still_report_job(deps: Deps, body: str) -> list[str]:
     """A change whose lookups kept crashing is still a change: report it without an author."""
     from chalicelib.emit import emit
@@ -189,8 +192,12 @@ def _still_report_job(deps: Deps, body: str) -> list[str]:
         job = LookupJob.from_json(data)
     except Exception:  # a job too damaged to read: the stored copy and the alert are what remains
         return []
+    if job.is_watch:  # a suppression that could not be checked to the end is no longer silence
+        emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, deps.now(), None, unverified=WATCH_LOST),
+             revision=job.revision + 1)
+        return [_label(job.change)]
     if job.is_followup:
-        return []
+        return []  # its alert was posted
     emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, deps.now(), None))
     return [_label(job.change)]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ def load_json(text: str | bytes) -> Any:
     raise MalformedInput(_json_error(text, error)) from None
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def check_json_size(text: str) -> None:
     """Refuse text too large, or opening too many objects/arrays, to parse safely (``MalformedInput``)."""
     if len(text) > MAX_INFLATED_BYTES:
@@ -100,6 +104,12 @@ def check_json_size(text: str) -> None:
                              "limit: refused unread")
     containers = text.count("{") + text.count("[")
     values = text.count(",")
+    if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
+        # Count only what is outside string values: brackets and commas inside a log message or a rule
+        # description are text, and must not get a whole batch refused (one record could hide the others).
+        bare = _JSON_STRING.sub('""', text)
+        containers = bare.count("{") + bare.count("[")
+        values = bare.count(",")
     if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
         raise MalformedInput(f"JSON of {containers} objects/arrays and {values} commas (limits "
                              f"{MAX_JSON_CONTAINERS}, {MAX_JSON_VALUES}): refused unparsed, as a possible memory bomb")

@@ -38,6 +38,7 @@ class LookupJob:
     # how far each lookup has read back (``READ_TO_END`` once complete), for which window, and the
     # candidate calls found so far (LookupEvents ``Events[]`` entries).
     cursors: dict[str, str] = field(default_factory=dict)
+    decided_window: str | None = None  # the window an alert was decided on (a later, narrower one may revise it)
     cursor_window: str | None = None
     carried: tuple[dict[str, Any], ...] = ()
     pages_read: int = 0
@@ -65,6 +66,7 @@ class LookupJob:
             "revision": self.revision,
             "decided_kind": self.decided_kind,
             "cursors": dict(self.cursors),
+            "decided_window": self.decided_window,
             "cursor_window": self.cursor_window,
             "carried": list(self.carried[-MAX_CARRIED:]),
             "pages_read": self.pages_read,
@@ -88,6 +90,7 @@ class LookupJob:
             decided_kind=data.get("decided_kind"),
             cursors={str(k): str(v) for k, v in (data.get("cursors") or {}).items()},
             cursor_window=data.get("cursor_window"),
+            decided_window=data.get("decided_window"),
             carried=tuple(c for c in data.get("carried") or () if isinstance(c, dict))[-MAX_CARRIED:],
             pages_read=int(data.get("pages_read") or 0),
         )

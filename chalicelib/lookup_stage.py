@@ -36,9 +36,9 @@ log = logging.getLogger("mcd.lookup")
 
 MAX_SWEEP_PAGES = 20
 SWEEP_PAUSE = timedelta(minutes=10)
-WATCH_EVERY = timedelta(minutes=1)
-WATCH_FREELY_UP_TO = 3  # watched items in a group that may cost their own lookups
-WATCH_BY_SWEEP_UP_TO = 20  # more watched items than that are watched only alongside other lookups
+WATCH_EVERY = timedelta(minutes=1)  # while a pass over a flooded resource reads on
+WATCH_CHECKS = (timedelta(minutes=15), timedelta(minutes=30), timedelta(minutes=60))  # after capture; then give-up
+LOOKUPS_FAILED = "CloudTrail lookups kept failing (throttled or unavailable) until the give-up time"
 EARLY = timedelta(seconds=5)  # re-queued jobs become visible this much before they are due, to meet the tick
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
 FOLLOWUP_GRID = timedelta(minutes=5)
@@ -116,11 +116,18 @@ def _after_failure(deps: Deps, settings: Settings, members: list[tuple[LookupJob
     now = deps.now()
     queue = deps.queue("lookup_queue")
     for job, message in members:
-        if job.is_followup:
-            queue.delete([message])  # its outcome was emitted; a revision is not worth a loop
+        if job.is_watch:
+            if now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
+                emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None, unverified=LOOKUPS_FAILED),
+                     revision=job.revision + 1)
+                queue.delete([message])
+            else:
+                _requeue(deps, job, next_attempt(job, now, settings), message, now)
+        elif job.is_followup:
+            queue.delete([message])  # an alert was emitted; the calls it might add are not worth a loop
         elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
             counts["unattributed"] += 1
-            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None))
+            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None, unverified=LOOKUPS_FAILED))
             queue.delete([message])
         else:
             _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
@@ -191,40 +198,44 @@ def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tu
                               trust_aws_services=settings.trust_aws_services, keys_of=pool.keys)
 
     jobs = [job for job, _ in members]
-    last_sweep_pages = deps.memory.setdefault("sweep_pages", {}).get(region, 99)
-    only_watching = all(j.is_watch for j in jobs)
-    if only_watching and len(jobs) > WATCH_FREELY_UP_TO and (last_sweep_pages > 1 or len(jobs) > WATCH_BY_SWEEP_UP_TO):
-        # Many watched suppressions (an IaC apply) or a busy region: watch only alongside other lookups.
-        deps.queue("lookup_queue").delete([m for _, m in members])
-        return
     readings = _gather(deps, region, jobs, pool, previous, lookback, decide, deadline)
     now = deps.now()
     for job, message in members:
-        found = decide(job)
-        reading = readings[job.change_key]
-        complete = reading.done(job, _required_names(job, found))
-        if complete:
-            reading.cursors = {}  # the next look, if any, is a new pass over what is visible then
-        narrowed = job.cursor_window is not None and reading.window_key != job.cursor_window
-        job = _carry(job, reading, found, pool)
-        if job.is_watch:
-            counts["followups"] += 1
-            _watch(deps, settings, job, found, message, now, final=complete and reading.settled(job))
-        elif job.is_followup:
-            counts["followups"] += 1
-            _follow_up(deps, job, found, message, now, settled=complete and narrowed)
-        elif found is not None and (found.verdict is None or complete):
-            # An untrusted call is alerted at once; silence waits until every call in the window was read.
-            counts["decided"] += 1
-            _decided(deps, job, found, message, now)
-        elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
-            counts["unattributed"] += 1
-            emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None,
-                                     unverified=_unverified(found, complete, job)))
-            deps.queue("lookup_queue").delete([message])
-        else:
-            counts["waiting"] += 1
-            _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
+        try:
+            _conclude(deps, settings, job, message, decide(job), readings[job.change_key], pool, counts, now)
+        except Exception as error:  # one item's failure never re-handles or loses the group's others
+            log_json(log, logging.ERROR, "lookup_job_failed", change_key=job.change_key,
+                     error=f"{type(error).__name__}: {str(error)[:200]}")
+            _after_failure(deps, settings, [(job, message)], counts)
+
+
+def _conclude(deps: Deps, settings: Settings, job: LookupJob, message: Message, found: attr.Attribution | None,
+              reading: _Reading, pool: _Pool, counts: dict[str, int], now: datetime) -> None:
+    """Decide, wait, watch or give up on one item after this run's reading."""
+    complete = reading.done(job, _required_names(job, found))
+    if complete:
+        reading.cursors = {}  # the next look, if any, is a new pass over what is visible then
+    narrowed = job.decided_window is not None and reading.window_key != job.decided_window
+    job = _carry(job, reading, found, pool)
+    if job.is_watch:
+        counts["followups"] += 1
+        _watch(deps, settings, job, found, message, now, complete=complete)
+    elif job.is_followup:
+        counts["followups"] += 1
+        _follow_up(deps, settings, job, found, message, now, narrowed=narrowed,
+                   settled=complete and reading.settled(job))
+    elif found is not None and (found.verdict is None or complete):
+        # An untrusted call is alerted at once; silence waits until every call in the window was read.
+        counts["decided"] += 1
+        _decided(deps, settings, job, found, message, now)
+    elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
+        counts["unattributed"] += 1
+        emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None,
+                                 unverified=_unverified(found, complete, job)))
+        deps.queue("lookup_queue").delete([message])
+    else:
+        counts["waiting"] += 1
+        _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
 
 
 def _required_names(job: LookupJob, found: attr.Attribution | None) -> tuple[str, ...]:
@@ -249,21 +260,27 @@ def _carry(job: LookupJob, reading: _Reading, found: attr.Attribution | None, po
     """Keep what this run learned for the next: how far each lookup read, and the candidate calls."""
     carried = job.carried
     if found is not None and not job.is_followup:
-        carried = tuple(_carried_entry(e, pool) for e in found.events[-MAX_CARRIED:])
+        wanted = set(attr.resource_keys(job.change)) | set(attr.related_keys(job.change))
+        carried = tuple(_carried_entry(e, pool, wanted) for e in found.events[-MAX_CARRIED:])
     keep = job.is_watch or not job.is_followup
     return replace(job, cursors=reading.saved() if keep else {}, cursor_window=reading.window_key,
                    carried=carried, pages_read=job.pages_read + reading.pages)
 
 
-def _carried_entry(event: TrailEvent, pool: _Pool) -> dict[str, object]:
+def _carried_entry(event: TrailEvent, pool: _Pool, wanted: set[str]) -> dict[str, object]:
+    """A candidate call small enough to travel in the job: its record without large parts, and the item's
+    identifiers it was matched on (whatever else the caller wrote into the request stays behind)."""
     record = event.raw
     text = json.dumps(record, default=str)
-    if len(text) > CARRIED_RECORD_CHARS:  # the identifiers it was matched on travel beside it
-        slim = {k: v for k, v in record.items() if k not in ("requestParameters", "responseElements", "resources")}
-        text = json.dumps(slim, default=str)[:CARRIED_RECORD_CHARS * 4]
-    keys = sorted(pool.keys.get(event.event_id or "", frozenset()))[:50]
+    if len(text) > CARRIED_RECORD_CHARS:
+        slim = {k: v for k, v in record.items()
+                if k in ("eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
+                         "sourceIPAddress", "eventID", "readOnly", "eventType", "recipientAccountId",
+                         "sessionCredentialFromConsole", "errorCode")}
+        text = json.dumps(slim, default=str)[:CARRIED_RECORD_CHARS]
+    keys = sorted(pool.keys.get(event.event_id or "", frozenset()) & wanted)[:20]
     return {"EventId": event.event_id, "CloudTrailEvent": text, "keys": keys,
-            "Resources": [{"ResourceType": r.type, "ResourceName": r.name} for r in event.indexed_resources]}
+            "Resources": [{"ResourceType": r.type, "ResourceName": r.name} for r in event.indexed_resources][:10]}
 
 
 def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
@@ -361,7 +378,10 @@ def _fetch(lookups, pool: _Pool, region: str, attribute: str, value: str,
 
 def _followup_time(now: datetime, index: int) -> datetime:
     """At least ``FOLLOWUP_DELAYS[index]`` from now, on a shared grid so alerts' follow-ups share a lookup."""
-    due = now + FOLLOWUP_DELAYS[index]
+    return _on_grid(now + FOLLOWUP_DELAYS[index])
+
+
+def _on_grid(due: datetime) -> datetime:
     grid = FOLLOWUP_GRID.total_seconds()
     return datetime.fromtimestamp(-(-due.timestamp() // grid) * grid, tz=due.tzinfo)
 
@@ -378,22 +398,36 @@ def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
     return min(now + step, job.arrived_at + timedelta(minutes=settings.give_up_minutes))
 
 
-def _decided(deps: Deps, job: LookupJob, found: attr.Attribution, message: Message, now: datetime) -> None:
+def _decided(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution, message: Message,
+             now: datetime) -> None:
     kind = MANUAL_CHANGE if found.verdict is None else SUPPRESSED
     outcome = build_outcome(job, kind, now, found, trusted_patterns=deps.settings().trusted_principals)
     emit(deps, outcome)
     if kind == MANUAL_CHANGE:
         followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
-                           not_before=_followup_time(now, 0))
+                           not_before=_followup_time(now, 0), decided_window=job.cursor_window)
         _requeue(deps, followup, None, message, now)
-    else:  # watched until a pass begun when every call was visible has read them all
-        _requeue(deps, replace(job, decided_kind=kind, not_before=now + WATCH_EVERY), None, message, now)
+    else:  # watched until the give-up time (D20)
+        watch = replace(job, decided_kind=kind, attempts=0)
+        _requeue(deps, watch, _next_watch(watch, now, settings) or now + WATCH_EVERY, message, now)
+
+
+def _next_watch(job: LookupJob, now: datetime, settings: Settings) -> datetime | None:
+    """The next check of a suppression, on the shared grid so one sweep serves a whole apply; ``None`` after
+    the give-up time, when the suppression is final."""
+    give_up = job.arrived_at + timedelta(minutes=settings.give_up_minutes)
+    capture = job.change.capture_time or job.arrived_at
+    checks = [capture + after for after in WATCH_CHECKS if capture + after < give_up]
+    for due in (*checks, give_up):
+        if due > now + EARLY:
+            return _on_grid(due)
+    return None
 
 
 def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution | None, message: Message,
-           now: datetime, *, final: bool) -> None:
-    """Keep checking a suppression until the evidence is final: a person's call seen later makes it an alert;
-    evidence that cannot be completed before the give-up time makes it an unverified change."""
+           now: datetime, *, complete: bool) -> None:
+    """Keep checking a suppression until the give-up time: a person's call seen later makes it an alert;
+    evidence that cannot be completed by then makes it an unverified change."""
     queue = deps.queue("lookup_queue")
     if found is not None and found.verdict is None:
         outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=deps.settings().trusted_principals)
@@ -401,29 +435,42 @@ def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attributi
         job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
                       revision=job.revision + 1, attempts=0, cursors={})
         _requeue(deps, replace(job, not_before=_followup_time(now, 0)), None, message, now)
-    elif final:
-        queue.delete([message])
-    elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
+        return
+    later = _next_watch(job, now, settings)
+    if not complete and later is None:
         emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None, unverified=_unverified(found, False, job)),
              revision=job.revision + 1)
         queue.delete([message])
+    elif not complete:
+        _requeue(deps, replace(job, not_before=now + WATCH_EVERY), None, message, now)  # read on
+    elif later is None:
+        queue.delete([message])  # read to the end after the give-up time: final
     else:
-        _requeue(deps, replace(job, not_before=now + WATCH_EVERY), None, message, now)
+        _requeue(deps, replace(job, not_before=later), None, message, now)
 
 
-def _follow_up(deps: Deps, job: LookupJob, found: attr.Attribution | None, message: Message,
-               now: datetime, *, settled: bool = False) -> None:
+def _follow_up(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution | None, message: Message,
+               now: datetime, *, narrowed: bool = False, settled: bool = False) -> None:
     """Revise an emitted outcome with calls that became visible later.
 
     A suppression becomes a ``manual_change`` (an alert) when a person's call on the same item shows
     up after the trusted one did; an alert gains the calls that appeared after it was sent. An alert
-    becomes a suppression only when its window ``settled``: an earlier item of the resource arrived
-    late and claims the untrusted calls, and every call in the narrower window was read. A later
-    read that is merely partial never revises an alert down.
+    becomes a suppression only when its window ``narrowed`` (an earlier item of the resource arrived
+    late and claims the untrusted calls) and every call in the narrower window was read by a pass
+    begun when all were visible (``settled``); it is then watched like any suppression. A later read
+    that is merely partial never revises an alert down.
     """
-    if settled and found is not None and found.verdict is not None:
-        emit(deps, build_outcome(job, SUPPRESSED, now, found), revision=job.revision + 1)
-        deps.queue("lookup_queue").delete([message])
+    if narrowed and found is not None and found.verdict is not None:
+        give_up = job.arrived_at + timedelta(minutes=settings.give_up_minutes)
+        if settled:
+            emit(deps, build_outcome(job, SUPPRESSED, now, found), revision=job.revision + 1)
+            watch = replace(job, decided_kind=SUPPRESSED, revision=job.revision + 1, attempts=0, cursors={})
+            _requeue(deps, watch, _next_watch(watch, now, settings) or now + WATCH_EVERY, message, now)
+        elif now < give_up:  # check again once every call of the narrower window is visible
+            capture = job.change.capture_time or now
+            _requeue(deps, job, max(now + WATCH_EVERY, _on_grid(capture + SETTLED_AFTER)), message, now)
+        else:
+            deps.queue("lookup_queue").delete([message])  # the alert stands
         return
     if found is not None and found.verdict is None:
         ids = {e.event_id for e in found.events if e.event_id}

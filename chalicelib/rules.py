@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import trust
-from chalicelib.calls import READ_LIKE_PREFIXES, is_access_denied, is_read_like
+from chalicelib.calls import COMMON_READ_PREFIXES, is_access_denied
 from chalicelib.errors import ConfigurationError
 from chalicelib.model import TrailEvent
 from chalicelib.outcomes import API_CALL, CONSOLE_SIGNIN, EventSummary, Outcome
@@ -162,10 +162,10 @@ def _globs(raw: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[
 
 def _check_include(glob: str) -> None:
     literal_head = glob.split("*", 1)[0]
-    if literal_head.startswith(READ_LIKE_PREFIXES):
+    if literal_head.startswith(COMMON_READ_PREFIXES):
         raise ConfigurationError(
             f"direct_rules.include: {glob!r} can only match read-only calls "
-            f"(names starting {', '.join(READ_LIKE_PREFIXES)}), which never alert"
+            f"(names starting {', '.join(COMMON_READ_PREFIXES)}), which never alert"
         )
     if glob == CONSOLE_LOGIN:
         raise ConfigurationError(
@@ -217,7 +217,9 @@ def glob_matches(glob: str, name: str) -> bool:
 
 
 def is_read_only_name(name: str) -> bool:
-    return is_read_like(name)
+    """Read-only for the direct rules (FORMAT.md's ``api_call``): the five common prefixes. A person
+    simulating a policy is worth an ``api_call``; it is only never the *cause* of a change (``calls``)."""
+    return name.startswith(COMMON_READ_PREFIXES)
 
 
 def is_signin_event(event: TrailEvent) -> bool:

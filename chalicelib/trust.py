@@ -51,11 +51,12 @@ def verdict(principal: Principal, trusted_patterns: tuple[str, ...], trust_aws_s
     """``aws_service``, ``trusted`` or ``None`` (a change someone must hear about).
 
     A call that is both by a service and by a trusted principal is ``aws_service``. A console
-    session is never ``trusted``: a person is driving it.
+    session of a role is never ``trusted``: a person is driving it (a trusted IAM user is trusted
+    wherever it signs in, FORMAT.md).
     """
     if trust_aws_services and is_aws_service(principal):
         return AWS_SERVICE
-    if principal.from_console:
+    if principal.from_console and principal.type != "IAMUser":
         return None
     if is_trusted(principal, trusted_patterns):
         return TRUSTED

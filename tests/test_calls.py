@@ -61,11 +61,16 @@ def test_a_failed_sensitive_call_alerts_only_when_access_was_denied(error: str |
     assert is_sensitive_call(event, DirectRules.from_mapping({})) is alerts
 
 
-def test_read_like_calls_never_match_the_direct_rules() -> None:
+def test_direct_rules_treat_only_formats_five_prefixes_as_read_only() -> None:
+    # FORMAT.md's api_call rules: a person simulating a policy is worth an alert (it matches *Policy*),
+    # though the call never causes a configuration change.
     from chalicelib.cloudtrail_records import parse_record
     from chalicelib.rules import DirectRules, is_sensitive_call
 
     record = {"eventName": "SimulatePrincipalPolicy", "eventSource": "iam.amazonaws.com", "readOnly": False,
               "eventType": "AwsApiCall", "eventID": "e2", "userIdentity": {"type": "IAMUser",
                                                                           "arn": "arn:aws:iam::1:user/bob"}}
+    assert is_sensitive_call(parse_record(record, "test"), DirectRules.from_mapping({}))
+    assert not can_change("SimulatePrincipalPolicy", False, None)
+    record["eventName"] = "GetPolicy"
     assert not is_sensitive_call(parse_record(record, "test"), DirectRules.from_mapping({}))

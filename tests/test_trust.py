@@ -373,7 +373,8 @@ def test_a_console_session_of_a_trusted_role_is_not_trusted():
     session = role_session("terraform-apply", "priya@example.com")
     assert verdict(session, pattern) == trust.TRUSTED
     assert verdict(console(session), pattern) is None
-    assert verdict(console(iam_user("jenkins")), f"arn:aws:iam::{ACCT}:user/jenkins") is None
+    # FORMAT.md: a user ARN trusts that IAM user wherever it signs in; the console rule is for roles.
+    assert verdict(console(iam_user("jenkins")), f"arn:aws:iam::{ACCT}:user/jenkins") == trust.TRUSTED
 
 
 def test_a_console_session_is_still_judged_as_a_service_call():
