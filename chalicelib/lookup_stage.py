@@ -37,7 +37,7 @@ log = logging.getLogger("mcd.lookup")
 MAX_SWEEP_PAGES = 20
 SWEEP_PAUSE = timedelta(minutes=10)
 WATCH_EVERY = timedelta(minutes=1)  # while a pass over a flooded resource reads on
-WATCH_CHECKS = (timedelta(minutes=15), timedelta(minutes=30), timedelta(minutes=60))  # after capture; then give-up
+WATCH_CHECKS = (timedelta(minutes=15),)  # after capture, when most late calls are visible; then at the give-up time
 LOOKUPS_FAILED = "CloudTrail lookups kept failing (throttled or unavailable) until the give-up time"
 EARLY = timedelta(seconds=5)  # re-queued jobs become visible this much before they are due, to meet the tick
 FOLLOWUP_DELAYS = (timedelta(minutes=3), timedelta(minutes=5))
