@@ -3,7 +3,8 @@
 Pure functions over parsed items. The lookup stage fetches candidate events (by resource name, by
 event id, or by a sweep of all write calls in a window) and asks ``attribute`` to choose:
 
-* only successful calls that can change something count (no ``errorCode``, not read-like: ``calls``);
+* only successful calls that can change something count (no ``errorCode``, not read-like: ``calls``),
+  recorded in the item's own account;
 * they must reference the resource (its id, name, ARN, or an id inside its configuration), or, when
   nothing references it directly, a resource whose relationship to it the item's diff changed (an
   instance's security-group swap changes the group it left without naming it);
@@ -125,6 +126,12 @@ def is_write(event: TrailEvent) -> bool:
     return can_change(event.event_name, event.read_only, event.error_code)
 
 
+def in_account(event: TrailEvent, change: ConfigChange) -> bool:
+    """A call recorded in the item's own account: the same role name or resource name in another account
+    of the organisation is another resource, and its author is nobody to blame here."""
+    return not change.account or not event.account or event.account == change.account
+
+
 def event_keys(event: TrailEvent) -> frozenset[str]:
     """Every identifier an event names: its indexed resources and the ids and names in its request/response.
 
@@ -159,7 +166,7 @@ def attribute(
     if change.capture_time is None:
         return None
     start, end = window(change, previous_capture, lookback)
-    writes = _unique(e for e in events if is_write(e))
+    writes = _unique(e for e in events if is_write(e) and in_account(e, change))
     in_window = [e for e in writes if e.event_time and start < e.event_time <= end]
     keys_of = keys_of if keys_of is not None else {}
     own = set(resource_keys(change))

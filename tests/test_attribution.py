@@ -399,3 +399,14 @@ def test_a_generic_resource_name_inside_an_unrelated_call_is_not_a_reference():
                indexed=(("AWS::EC2::Instance", INSTANCE), ("AWS::EC2::SecurityGroup", OTHER_SG)))
     default_group = sg_change(resource_id="sg-02ffefbbd217e9ab7", name="default")
     assert decide(default_group, [run]) is None
+
+
+def test_a_call_recorded_in_another_account_never_causes_the_item() -> None:
+    # The same resource name in another account of the organisation is another resource: its author is
+    # not to blame, and the trusted call in the item's own account decides.
+    elsewhere = sg_call("AuthorizeSecurityGroupIngress", at(-30), HUMAN)
+    elsewhere = dataclasses.replace(elsewhere, account="999988887777")
+    own = sg_call("RevokeSecurityGroupIngress", at(-20), TERRAFORM)
+    found = decide(sg_change(), [elsewhere, own])
+    assert found is not None and found.verdict == trust.TRUSTED and ids(found) == [own.event_id]
+    assert decide(sg_change(), [elsewhere]) is None
