@@ -6,8 +6,10 @@ several jobs at once by one sweep of all write calls in their common window (a T
 200 changes costs a few pages, not 200 lookups); one or two jobs by ``ResourceName``, falling back
 to the resources named in the item's relationship diff. Jobs whose author is not visible yet go
 back on the queue with a delay; after ``give_up_minutes`` the change is reported unattributed.
-After an alert, two follow-up lookups add calls on the same resource that became visible later; a
-suppression is watched for a while in case a person's call on the item shows up after the trusted one.
+An untrusted call is alerted at once; a suppression waits until every call in the item's window was
+read, across runs if a flood makes that long (D20). After an alert, two follow-up lookups add calls
+on the same resource that became visible later; a suppression is checked again until the give-up
+time in case a person's call on the item shows up after the trusted one.
 """
 
 from __future__ import annotations
