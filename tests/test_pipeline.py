@@ -51,6 +51,21 @@ def sg_notification(group: str, capture: datetime, *, port: int = 22) -> str:
                        "messageType": "ConfigurationItemChangeNotification", "recordVersion": "1.3"})
 
 
+
+def oversized_notification(group: str, location: str) -> str:
+    """The summary Config sends instead of ``sg_notification``'s item when the item is too large for SNS."""
+    item = json.loads(sg_notification(group, CAPTURE))["configurationItem"]
+    return json.dumps({
+        "messageType": "OversizedConfigurationItemChangeNotification", "recordVersion": "1.0",
+        "notificationCreationTime": item["configurationItemCaptureTime"],
+        "configurationItemSummary": {**{k: item[k] for k in (
+            "awsAccountId", "awsRegion", "resourceType", "resourceId", "resourceName", "ARN",
+            "configurationItemCaptureTime", "configurationStateId", "configurationItemStatus",
+            "configurationItemVersion")}, "changeType": "UPDATE"},
+        "s3DeliverySummary": {"s3BucketLocation": location, "errorCode": None},
+    })
+
+
 def trail_entry(group: str, when: datetime, *, user: str = "alice", role: str | None = None,
                 event_id: str | None = None, visible_after: int = 300) -> dict[str, Any]:
     if role:
@@ -315,17 +330,7 @@ def test_oversized_item_is_read_in_full_from_configs_bucket(world: World) -> Non
     s3.create_bucket(Bucket="config-delivery")
     key = f"AWSLogs/{ACCOUNT}/Config/us-east-1/2024/5/1/OversizedChangeNotification/sg-0big.json.gz"
     s3.put_object(Bucket="config-delivery", Key=key, Body=gzip.compress(json.dumps(full).encode()))
-    item = full["configurationItem"]
-    summary = {
-        "messageType": "OversizedConfigurationItemChangeNotification", "recordVersion": "1.0",
-        "notificationCreationTime": item["configurationItemCaptureTime"],
-        "configurationItemSummary": {**{k: item[k] for k in (
-            "awsAccountId", "awsRegion", "resourceType", "resourceId", "resourceName", "ARN",
-            "configurationItemCaptureTime", "configurationStateId", "configurationItemStatus",
-            "configurationItemVersion")}, "changeType": "UPDATE"},
-        "s3DeliverySummary": {"s3BucketLocation": f"config-delivery/{key}", "errorCode": None},
-    }
-    world.deliver(json.dumps(summary), "oversized-1")
+    world.deliver(oversized_notification("sg-0big", f"config-delivery/{key}"), "oversized-1")
     world.run_minutes(10)
     assert len(world.standin.messages) == 1
     text = json.dumps(world.standin.messages[0]["payload"])

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from test_pipeline import ACCOUNT, CAPTURE, START, World, sg_notification, trail_entry
 from test_pipeline import operational_rendering as operational_rendering  # autouse, re-exported
+from test_pipeline import oversized_notification as oversized
 from test_pipeline import world as world  # the fixture, re-exported
 
 from chalicelib import ingest
@@ -37,19 +38,6 @@ def multi_member_bomb(members: int = 40) -> bytes:
 
 
 BOMB = multi_member_bomb()
-
-
-def oversized(group: str, location: str) -> str:
-    item = json.loads(sg_notification(group, CAPTURE))["configurationItem"]
-    return json.dumps({
-        "messageType": "OversizedConfigurationItemChangeNotification", "recordVersion": "1.0",
-        "notificationCreationTime": item["configurationItemCaptureTime"],
-        "configurationItemSummary": {**{k: item[k] for k in (
-            "awsAccountId", "awsRegion", "resourceType", "resourceId", "resourceName", "ARN",
-            "configurationItemCaptureTime", "configurationStateId", "configurationItemStatus",
-            "configurationItemVersion")}, "changeType": "UPDATE"},
-        "s3DeliverySummary": {"s3BucketLocation": location, "errorCode": None},
-    })
 
 
 def config_key(group: str, account: str = ACCOUNT) -> str:
