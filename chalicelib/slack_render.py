@@ -1145,11 +1145,15 @@ def cloudtrail_event_url(
     """CloudTrail event history page of one event, in the event's region."""
     if not _ok_part(event_id):
         return None
+    return _event_history_url(f"/{_q(event_id)}", region, partition, console_base)
+
+
+def _event_history_url(fragment: str, region: str | None, partition: str, console_base: str | None) -> str | None:
     region = _region_or_home(region, partition)
     origin = _origin(partition, region, console_base)
     if origin is None:
         return None
-    return f"{origin}/cloudtrail/home?region={_q(region)}#/events/{_q(event_id)}"
+    return f"{origin}/cloudtrail/home?region={_q(region)}#/events{fragment}"
 
 
 def s3_object_url(bucket: str, key: str, partition: str = "aws", *, console_base: str | None = None) -> str | None:
@@ -1615,11 +1619,7 @@ def cloudtrail_history_url(
     """CloudTrail event history of one region, filtered to the calls of one user name."""
     if not _ok_part(username):
         return None
-    region = _region_or_home(region, partition)
-    origin = _origin(partition, region, console_base)
-    if origin is None:
-        return None
-    return f"{origin}/cloudtrail/home?region={_q(region)}#/events?Username={_q(username)}"
+    return _event_history_url(f"?Username={_q(username)}", region, partition, console_base)
 
 
 def _full_list_link(rest: Sequence[Outcome], console_base: str | None) -> str | None:
