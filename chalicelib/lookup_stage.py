@@ -403,7 +403,7 @@ def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
 def _decided(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution, message: Message,
              now: datetime) -> None:
     kind = MANUAL_CHANGE if found.verdict is None else SUPPRESSED
-    outcome = build_outcome(job, kind, now, found, trusted_patterns=deps.settings().trusted_principals)
+    outcome = build_outcome(job, kind, now, found, trusted_patterns=settings.trusted_principals)
     emit(deps, outcome)
     if kind == MANUAL_CHANGE:
         followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
@@ -432,7 +432,7 @@ def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attributi
     evidence that cannot be completed by then makes it an unverified change."""
     queue = deps.queue("lookup_queue")
     if found is not None and found.verdict is None:
-        outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=deps.settings().trusted_principals)
+        outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=settings.trusted_principals)
         emit(deps, outcome, revision=job.revision + 1)
         job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
                       revision=job.revision + 1, attempts=0, cursors={})
@@ -478,7 +478,7 @@ def _follow_up(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attri
         ids = {e.event_id for e in found.events if e.event_id}
         if not ids <= set(job.decided_event_ids):
             merged = tuple(dict.fromkeys((*job.decided_event_ids, *sorted(ids))))
-            outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=deps.settings().trusted_principals)
+            outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=settings.trusted_principals)
             emit(deps, replace(outcome, event_ids=merged), revision=job.revision + 1)
             job = replace(job, decided_event_ids=merged, revision=job.revision + 1)
     done = job.attempts + 1
