@@ -24,10 +24,10 @@ test: setup lint
 	$(VENV)/bin/pytest -n 2
 
 demo: setup
-	$(PY) -m chalicelib.devtools.demo
+	$(PY) -m mcd_tools.demo
 
 bench: setup
-	$(PY) -m chalicelib.devtools.bench
+	$(PY) -m mcd_tools.bench
 
 # docs/deployment.md. Extra options go in ARGS, e.g. ARGS=--yes or ARGS=--config-topic-arn=arn:aws:sns:...
 deploy: setup

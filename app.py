@@ -39,7 +39,7 @@ CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Confi
 
 @app.on_sns_message(topic=CONFIG_TOPIC)
 def ingest(event):
-    from chalicelib.ingest import ingest as ingest_notification
+    from chalicelib.stages.ingest import ingest as ingest_notification
 
     return ingest_notification(event.to_dict(), bootstrap.deps())
 
@@ -48,8 +48,8 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
 
     @app.on_cw_event(CONFIG_CHANGE_PATTERN)
     def config_event(event):
-        from chalicelib.ingest import config_event_as_sns
-        from chalicelib.ingest import ingest as ingest_notification
+        from chalicelib.stages.ingest import config_event_as_sns
+        from chalicelib.stages.ingest import ingest as ingest_notification
 
         return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps())
 
@@ -58,49 +58,49 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def dispatch(event):
-    from chalicelib.ingest import dispatch as dispatch_notifications
+    from chalicelib.stages.ingest import dispatch as dispatch_notifications
 
     return dispatch_notifications(bootstrap.deps())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def lookup(event):
-    from chalicelib.lookup_stage import lookup as attribute_changes
+    from chalicelib.stages.lookup import lookup as attribute_changes
 
     return attribute_changes(bootstrap.deps())
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))
 def dl_retry(event):
-    from chalicelib.dead_letters import dl_retry as retry_dead_letters
+    from chalicelib.stages.dead_letters import dl_retry as retry_dead_letters
 
     return retry_dead_letters(bootstrap.deps())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def slack_send(event):
-    from chalicelib.delivery import slack_send as send_to_slack
+    from chalicelib.stages.deliver import slack_send as send_to_slack
 
     return send_to_slack(bootstrap.deps())
 
 
 @app.on_cw_event(SIGNIN_PATTERN)
 def console_signin(event):
-    from chalicelib.direct import direct
+    from chalicelib.stages.direct import direct
 
     return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
 
 
 @app.on_cw_event(API_CALL_PATTERN)
 def api_call(event):
-    from chalicelib.direct import direct
+    from chalicelib.stages.direct import direct
 
     return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
 
 
 @app.lambda_function()
 def cloudwatch_logs(event, context):
-    from chalicelib.direct import direct
+    from chalicelib.stages.direct import direct
 
     return direct(event, bootstrap.deps(), "cloudwatch_logs")
 
@@ -111,7 +111,7 @@ for _handler in (console_signin, api_call):
 ingest.event_class = TolerantSNSEvent
 
 if os.environ.get("MCD_LOCAL_ROUTES") == "1":  # chalice local --stage local only; never in dev/prod
-    from chalicelib.devtools.local_routes import local
+    from mcd_tools.local_routes import local
 
     app.register_blueprint(local)
 

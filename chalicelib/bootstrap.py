@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import ClientFactory
-from chalicelib.errors import ConfigurationError
+from chalicelib.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from chalicelib.adapters.archive import Archive
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.queues import Queue
     from chalicelib.adapters.secrets import SecretReader
     from chalicelib.adapters.state import StateTable
-    from chalicelib.settings import Settings
+    from chalicelib.core.settings import Settings
 
 log = logging.getLogger("mcd.bootstrap")
 
@@ -131,7 +131,7 @@ class Deps:
 
     def settings(self) -> Settings:
         """The current settings, re-read at most once a minute; the last good copy survives a bad edit."""
-        from chalicelib.settings import Settings
+        from chalicelib.core.settings import Settings
 
         now = self.clock()
         if self._settings and now - self._settings[0] < SETTINGS_TTL_SECONDS:

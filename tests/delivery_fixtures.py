@@ -21,11 +21,11 @@ from moto import mock_aws
 
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.bootstrap import Deps, Environment
-from chalicelib.delivery import slack_send
-from chalicelib.devtools.sandbox import create_resources
-from chalicelib.devtools.slack_standin import SlackStandIn
-from chalicelib.outcomes import MANUAL_CHANGE, EventSummary, Outcome
-from chalicelib.timeutil import iso, parse_time
+from chalicelib.core.outcomes import MANUAL_CHANGE, EventSummary, Outcome
+from chalicelib.core.timeutil import iso, parse_time
+from chalicelib.stages.deliver import slack_send
+from mcd_tools.sandbox import create_resources
+from mcd_tools.slack_standin import SlackStandIn
 
 START = datetime(2024, 10, 29, 14, 0, tzinfo=timezone.utc)
 REGION = "us-east-1"

@@ -7,8 +7,8 @@ import pytest
 from adversary import BUCKET, PERSON, flooded_bucket
 from scenario_check import differences
 
-from chalicelib import lookup_stage
-from chalicelib.devtools.replay import run
+from chalicelib.stages import lookup as lookup_stage
+from mcd_tools.replay import run
 
 
 @pytest.mark.parametrize("trusted_write", [True, False], ids=["with-trusted-write", "alone"])

@@ -1,4 +1,4 @@
-"""Attribution (``chalicelib.attribution``): which CloudTrail calls caused a configuration item, and who made them."""
+"""Attribution (``core.attribution``): which CloudTrail calls caused a configuration item, and who made them."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import attribution as attr
-from chalicelib import trust
-from chalicelib.cloudtrail_records import parse_record
-from chalicelib.config_notifications import parse_configuration_item
-from chalicelib.model import ConfigChange, IndexedResource, PropertyChange, TrailEvent
+from chalicelib.core import attribution as attr
+from chalicelib.core import trust
+from chalicelib.core.model import ConfigChange, IndexedResource, PropertyChange, TrailEvent
+from chalicelib.parsing.cloudtrail import parse_record
+from chalicelib.parsing.config_notifications import parse_configuration_item
 
 ACCT = "925836104477"
 REGION = "ap-northeast-1"

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from scenario_check import differences
 
-from chalicelib.devtools.replay import run
-from chalicelib.devtools.story import iam_user, ingress, scenario, terraform
+from mcd_tools.replay import run
+from mcd_tools.story import iam_user, ingress, scenario, terraform
 
 T0 = datetime(2024, 7, 3, 9, 0, tzinfo=timezone.utc)
 

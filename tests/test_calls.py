@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.calls import can_change, is_access_denied, is_read_like
+from chalicelib.core.calls import can_change, is_access_denied, is_read_like
 
 
 @pytest.mark.parametrize("name", [
@@ -49,8 +49,8 @@ def test_only_access_denials_count_as_denied(code: str | None, denied: bool) -> 
     ("InvalidPermission.Duplicate", False), ("InvalidGroup.NotFound", False),
 ])
 def test_a_failed_sensitive_call_alerts_only_when_access_was_denied(error: str | None, alerts: bool) -> None:
-    from chalicelib.cloudtrail_records import parse_record
-    from chalicelib.rules import DirectRules, is_sensitive_call
+    from chalicelib.core.rules import DirectRules, is_sensitive_call
+    from chalicelib.parsing.cloudtrail import parse_record
 
     record = {"eventName": "AuthorizeSecurityGroupIngress", "eventSource": "ec2.amazonaws.com", "readOnly": False,
               "eventType": "AwsApiCall", "eventID": "e1", "userIdentity": {"type": "IAMUser",
@@ -64,8 +64,8 @@ def test_a_failed_sensitive_call_alerts_only_when_access_was_denied(error: str |
 def test_direct_rules_treat_only_formats_five_prefixes_as_read_only() -> None:
     # FORMAT.md's api_call rules: a person simulating a policy is worth an alert (it matches *Policy*),
     # though the call never causes a configuration change.
-    from chalicelib.cloudtrail_records import parse_record
-    from chalicelib.rules import DirectRules, is_sensitive_call
+    from chalicelib.core.rules import DirectRules, is_sensitive_call
+    from chalicelib.parsing.cloudtrail import parse_record
 
     record = {"eventName": "SimulatePrincipalPolicy", "eventSource": "iam.amazonaws.com", "readOnly": False,
               "eventType": "AwsApiCall", "eventID": "e2", "userIdentity": {"type": "IAMUser",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.cloudtrail_records import parse_lookup_event, parse_record, resolve_principal
-from chalicelib.model import IndexedResource, Principal, TrailEvent, Unparseable
+from chalicelib.core.model import IndexedResource, Principal, TrailEvent, Unparseable
+from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record, resolve_principal
 
 EVENTS = Path(__file__).resolve().parent / "events"
 ACCT = "210987654321"

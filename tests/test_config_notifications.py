@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.config_notifications import (
+from chalicelib.core.model import ConfigChange, Ignored, PropertyChange, Relationship, Unparseable
+from chalicelib.parsing.config_notifications import (
     IGNORED_TYPES,
     parse_config_message,
     parse_config_object,
     parse_configuration_item,
 )
-from chalicelib.model import ConfigChange, Ignored, PropertyChange, Relationship, Unparseable
 
 EVENTS = Path(__file__).resolve().parent / "events"
 

@@ -12,11 +12,12 @@ from test_pipeline import ACCOUNT, CAPTURE, START, World, sg_notification, trail
 from test_pipeline import operational_rendering as operational_rendering  # autouse, re-exported
 from test_pipeline import world as world  # the fixture, re-exported
 
-from chalicelib import dead_letters, delivery
-from chalicelib.devtools.replay import run
-from chalicelib.outcomes import DEAD_LETTER, Outcome
-from chalicelib.slack_operational import render_operational
-from chalicelib.slack_render import check_limits
+from chalicelib.core.outcomes import DEAD_LETTER, Outcome
+from chalicelib.slack.operational import render_operational
+from chalicelib.slack.render import check_limits
+from chalicelib.stages import dead_letters
+from chalicelib.stages import deliver as delivery
+from mcd_tools.replay import run
 
 PERMANENT = {"mcd-permanent": {"DataType": "String", "StringValue": "true"}}
 

@@ -23,8 +23,8 @@ from chalicelib.adapters import secrets as secrets_mod
 from chalicelib.adapters import slack as slack_api
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.adapters.secrets import Secret, SecretError, SecretReader
-from chalicelib.devtools.slack_standin import SlackStandIn
-from chalicelib.slack_render import render, severity
+from chalicelib.slack.render import render, severity
+from mcd_tools.slack_standin import SlackStandIn
 
 HOOK = "/hooks/default"
 POST = "/api/chat.postMessage"
@@ -206,21 +206,21 @@ def test_a_two_hour_slack_outage_loses_no_alert(bench: Bench, kind: str, monkeyp
 
 
 def slack_api_backoff_cap() -> float:
-    from chalicelib.delivery import BACKOFF_MAX_SECONDS
+    from chalicelib.stages.deliver import BACKOFF_MAX_SECONDS
 
     assert BACKOFF_MAX_SECONDS == 900
     return BACKOFF_MAX_SECONDS
 
 
 def test_backoff_doubles_to_fifteen_minutes_and_never_overflows() -> None:
-    from chalicelib.delivery import backoff_seconds
+    from chalicelib.stages.deliver import backoff_seconds
 
     assert [backoff_seconds(n) for n in range(1, 8)] == [30, 60, 120, 240, 480, 900, 900]
     assert backoff_seconds(10_000_000) == 900
 
 
 def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(bench: Bench) -> None:
-    from chalicelib.delivery import RETRY_FOR_SECONDS
+    from chalicelib.stages.deliver import RETRY_FOR_SECONDS
 
     bench.standin.fail(HOOK, 503, "unavailable", times=5)
     bench.enqueue(alert("alice"), destination="default", attempt=300, since=bench.now() - RETRY_FOR_SECONDS + 120)
@@ -233,7 +233,7 @@ def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(bench
 
 
 def test_an_unknown_error_answer_is_tried_a_few_times_then_kept_in_s3(bench: Bench) -> None:
-    from chalicelib.delivery import MAX_ATTEMPTS
+    from chalicelib.stages.deliver import MAX_ATTEMPTS
 
     use_bot(bench)
     bench.standin.fail(POST, 200, json.dumps({"ok": False, "error": "something_new"}), times=50)
@@ -364,7 +364,7 @@ def test_an_unreadable_secret_is_retried(bench: Bench) -> None:
 
 
 def test_a_render_failure_is_isolated(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chalicelib.slack_render as slack_render
+    import chalicelib.slack.render as slack_render
 
     real = slack_render.render
 
@@ -979,7 +979,7 @@ PUBLIC_SCENARIO = (Path(__file__).resolve().parents[2] / "shared" / "scenarios"
 def leak_scenario() -> dict[str, Any]:
     """public-10 (sign-ins, API calls), or the demo story without ../shared, plus three root sign-ins a
     minute apart (a burst)."""
-    from chalicelib.devtools.story import demo_story
+    from mcd_tools.story import demo_story
 
     own = json.loads(json.dumps(OWN_SCENARIO))
     if PUBLIC_SCENARIO.is_file():
@@ -1001,7 +1001,7 @@ class _Everything(logging.Handler):
 
 
 def test_a_full_replay_never_leaks_the_webhook_url_or_the_bot_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.devtools.replay import run
+    from mcd_tools.replay import run
 
     scenario = leak_scenario()
     scenario["settings"] = {**scenario.get("settings", {}), "destinations": [
@@ -1068,9 +1068,9 @@ def test_a_full_replay_never_leaks_the_webhook_url_or_the_bot_token(monkeypatch:
 
 
 def test_operational_alerts_reach_a_destination_whatever_the_routes_filter() -> None:
-    from chalicelib.delivery import destinations_for
-    from chalicelib.outcomes import DEAD_LETTER, Outcome
-    from chalicelib.settings import Settings
+    from chalicelib.core.outcomes import DEAD_LETTER, Outcome
+    from chalicelib.core.settings import Settings
+    from chalicelib.stages.deliver import destinations_for
 
     settings = Settings.from_dict({
         "destinations": [{"name": "sec", "type": "webhook", "secret": "mcd/t/sec"},

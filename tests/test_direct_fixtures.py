@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.events import parse_payload
-from chalicelib.model import TrailEvent
-from chalicelib.rules import DirectRules, direct_outcome
-from chalicelib.settings import Settings
+from chalicelib.core.model import TrailEvent
+from chalicelib.core.rules import DirectRules, direct_outcome
+from chalicelib.core.settings import Settings
+from chalicelib.parsing.events import parse_payload
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -8,9 +8,9 @@ from urllib.parse import urlparse
 
 from scenario_check import differences
 
-from chalicelib.devtools.embedded import deploy_stack, embedded_aws, env_name, environment_from
-from chalicelib.devtools.replay import run
-from chalicelib.devtools.story import demo_story
+from mcd_tools.embedded import deploy_stack, embedded_aws, env_name, environment_from
+from mcd_tools.replay import run
+from mcd_tools.story import demo_story
 
 
 def test_output_names_map_to_the_environment_variables() -> None:

@@ -10,8 +10,8 @@ import zlib
 
 import pytest
 
-from chalicelib import envelopes as env
-from chalicelib.errors import ConfigurationError, MalformedInput, McdError, PermanentError, RetryableError
+from chalicelib.core.errors import ConfigurationError, MalformedInput, McdError, PermanentError, RetryableError
+from chalicelib.parsing import envelopes as env
 
 LOGS = {"messageType": "DATA_MESSAGE", "owner": "210987654321", "logGroup": "trail", "logStream": "s",
         "subscriptionFilters": ["f"], "logEvents": [{"id": "1", "timestamp": 1, "message": "{}"}]}

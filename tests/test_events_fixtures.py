@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.envelopes import SnsMeta
-from chalicelib.events import parse_payload, parse_sns_event
-from chalicelib.model import ConfigChange, Ignored, TrailEvent, Unparseable
+from chalicelib.core.model import ConfigChange, Ignored, TrailEvent, Unparseable
+from chalicelib.parsing.envelopes import SnsMeta
+from chalicelib.parsing.events import parse_payload, parse_sns_event
 
 EVENTS = Path(__file__).resolve().parent / "events"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"

@@ -28,14 +28,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import envelopes
 from chalicelib.adapters.queues import Message
-from chalicelib.cloudtrail_records import parse_lookup_event, parse_record, resolve_principal
-from chalicelib.config_notifications import parse_config_message, parse_config_object
-from chalicelib.errors import MalformedInput
-from chalicelib.events import parse_payload, parse_sns_event
-from chalicelib.model import ConfigChange, Ignored, Principal, TrailEvent, Unparseable
-from chalicelib.settings import Settings
+from chalicelib.core.errors import MalformedInput
+from chalicelib.core.model import ConfigChange, Ignored, Principal, TrailEvent, Unparseable
+from chalicelib.core.settings import Settings
+from chalicelib.parsing import envelopes
+from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record, resolve_principal
+from chalicelib.parsing.config_notifications import parse_config_message, parse_config_object
+from chalicelib.parsing.events import parse_payload, parse_sns_event
 
 EVENTS = Path(__file__).resolve().parent / "events"
 SAMPLES = [json.loads(p.read_text()) for p in sorted(EVENTS.glob("*.json"))]
@@ -449,7 +449,7 @@ def _entry_points(sample: Any, payload: Any, deps: FakeDeps, rng: random.Random)
 
 
 def _direct(payload: Any, deps: FakeDeps, rng: random.Random, items: list[Any]) -> None:
-    from chalicelib import direct
+    from chalicelib.stages import direct
 
     direct.direct(payload if isinstance(payload, dict) else {"awslogs": payload}, deps,
                   rng.choice(["eventbridge", "cloudwatch_logs"]))
@@ -462,7 +462,7 @@ def _config(payload: Any, deps: FakeDeps, rng: random.Random, items: list[Any]) 
 
 
 def _ingest_and_dispatch(payload: Any, deps: FakeDeps, rng: random.Random, items: list[Any]) -> None:
-    from chalicelib import ingest
+    from chalicelib.stages import ingest
 
     event = payload if envelopes.is_sns_lambda_event(payload) else _sns_event(payload, rng)
     ingest.ingest(event, deps)  # a record it cannot read is archived and dead-lettered, never raised
@@ -482,7 +482,7 @@ def _lookup(payload: Any, deps: FakeDeps, rng: random.Random, items: list[Any]) 
 
 
 def _lookup_job(payload: Any, deps: FakeDeps, rng: random.Random, items: list[Any]) -> None:
-    from chalicelib import lookup_stage
+    from chalicelib.stages import lookup as lookup_stage
 
     job = _job_for(items) or _job_for(parse_payload(_valid_config(rng), "fuzz"))
     mutated = Mutator(rng.randrange(2**32)).mutate(job)
@@ -516,7 +516,7 @@ _RUN = {"direct": _direct, "config": _config, "ingest": _ingest_and_dispatch, "r
 
 
 def _dispatch_everything(deps: FakeDeps) -> None:
-    from chalicelib import ingest
+    from chalicelib.stages import ingest
 
     queue = deps.queue("dispatch_queue")
     queue.pending = [Message(body=text, receipt=str(n), message_id=f"d-{n}", receive_count=1, attributes=attrs)
@@ -530,7 +530,7 @@ def _dispatch_everything(deps: FakeDeps) -> None:
 
 
 def _job_for(items: list[Any]) -> dict[str, Any] | None:
-    from chalicelib.jobs import LookupJob, change_key
+    from chalicelib.core.jobs import LookupJob, change_key
 
     for item in items:
         if isinstance(item, ConfigChange) and item.capture_time is not None:
@@ -557,7 +557,7 @@ def _fuzz(count: int, seed: int, entry: Any) -> tuple[int, list[str]]:
 
 
 def test_lookup_job_decoding_never_raises_on_damaged_jobs() -> None:
-    from chalicelib import lookup_stage
+    from chalicelib.stages import lookup as lookup_stage
 
     rng = random.Random(SEED)
     escaped = []

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from chalicelib.devtools import explain
+from mcd_tools import explain
 
 EVENTS = Path(__file__).resolve().parent / "events"
 
@@ -64,7 +64,7 @@ def test_usage_errors_and_help(capsys):
 
 
 def test_through_the_mcd_command(capsys):
-    from chalicelib.devtools import cli
+    from mcd_tools import cli
 
     assert cli.main(["explain", str(EVENTS / "config_compliance_change.json")]) == 0
     assert lines(capsys.readouterr().out)[0]["kind"] == "ignored"

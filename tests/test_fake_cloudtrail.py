@@ -14,7 +14,7 @@ import time_machine
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.devtools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
+from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
 
 ACCT = "318472906155"
 START = datetime(2024, 3, 12, 14, 0, tzinfo=timezone.utc)

@@ -111,7 +111,7 @@ def test_visibility_timeouts_exceed_the_consumers_timeouts_in_every_stage(templa
 
 
 def test_work_queues_keep_messages_as_long_as_alerts_wait_for_slack(template):
-    from chalicelib.delivery import RETRY_FOR_SECONDS
+    from chalicelib.stages.deliver import RETRY_FOR_SECONDS
 
     resources = template["Resources"]
     for queue in ("DispatchQueue", "LookupQueue", "SlackQueue"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from chalicelib.jobs import MAX_JOB_BYTES, LookupJob, change_from_json, change_key, change_to_json
-from chalicelib.model import ConfigChange, PropertyChange
+from chalicelib.core.jobs import MAX_JOB_BYTES, LookupJob, change_from_json, change_key, change_to_json
+from chalicelib.core.model import ConfigChange, PropertyChange
 
 CAPTURE = datetime(2024, 4, 30, 10, 15, tzinfo=timezone.utc)
 

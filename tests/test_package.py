@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +33,7 @@ def test_prod_package_has_no_api_and_the_generated_role(tmp_path: Path) -> None:
     actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert "cloudtrail:LookupEvents" in actions and "secretsmanager:GetSecretValue" in actions
     assert not {a for a in actions if a.endswith(("*", ":Delete*"))}
+    shipped = zipfile.ZipFile(tmp_path / "out" / "deployment.zip").namelist()
+    assert "app.py" in shipped and "chalicelib/stages/lookup.py" in shipped
+    assert not [name for name in shipped if name.startswith(("mcd_tools/", "tests/", "scripts/"))
+                or "devtools" in name], "developer tools are not shipped to Lambda"

@@ -4,7 +4,7 @@ EventBridge patterns are evaluated with moto's implementation (``moto.events.mod
 which supports the operators emitted here (exact strings, ``prefix``, ``suffix``, ``wildcard``,
 nested ``detail`` fields); ``test_moto_supports_the_operators_we_emit`` pins that. CloudWatch Logs
 filter patterns are evaluated by ``cwl_matches`` below, a small evaluator of the subset of the JSON
-filter syntax ``chalicelib.patterns`` emits, written from the CloudWatch Logs documentation: ``&&``
+filter syntax ``chalicelib.core.patterns`` emits, written from the CloudWatch Logs documentation: ``&&``
 binds tighter than ``||``, parentheses group, ``=``/``!=`` compare a string at a ``$.a.b`` selector,
 and ``*`` is a wildcard only at the start or end of a value (``Ev*ent`` is literal).
 """
@@ -24,10 +24,8 @@ from hypothesis import strategies as st
 from moto.events.models import EventPattern
 from seed_rules import SEED_001_RULES, SEED_002_RULES
 
-from chalicelib.cloudtrail_records import parse_record
-from chalicelib.devtools import patterns_cmd
-from chalicelib.model import TrailEvent
-from chalicelib.patterns import (
+from chalicelib.core.model import TrailEvent
+from chalicelib.core.patterns import (
     API_CALL_DETAIL_TYPE,
     CWL_MAX_PATTERN,
     CWL_NOTHING,
@@ -39,8 +37,10 @@ from chalicelib.patterns import (
     eventbridge_matcher,
     eventbridge_patterns,
 )
-from chalicelib.rules import DirectRules, glob_matches, is_sensitive_call, signin_alert
-from chalicelib.settings import Settings
+from chalicelib.core.rules import DirectRules, glob_matches, is_sensitive_call, signin_alert
+from chalicelib.core.settings import Settings
+from chalicelib.parsing.cloudtrail import parse_record
+from mcd_tools import patterns_cmd
 
 ACCOUNT = "587402196633"
 

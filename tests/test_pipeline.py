@@ -22,10 +22,10 @@ from moto import mock_aws
 import app as app_module
 from chalicelib import bootstrap
 from chalicelib.adapters.aws import ClientFactory
-from chalicelib.devtools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
-from chalicelib.devtools.sandbox import create_resources
-from chalicelib.devtools.slack_standin import SlackStandIn
-from chalicelib.outcomes import DEAD_LETTER, Outcome
+from chalicelib.core.outcomes import DEAD_LETTER, Outcome
+from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
+from mcd_tools.sandbox import create_resources
+from mcd_tools.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -151,8 +151,8 @@ CAPTURE = START + timedelta(seconds=40)
 @pytest.fixture(autouse=True)
 def operational_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
     """Render ``dead_letter`` alerts with ``slack_operational`` until ``slack_render.render`` dispatches to it."""
-    from chalicelib import slack_render
-    from chalicelib.slack_operational import is_operational, render_operational
+    from chalicelib.slack import render as slack_render
+    from chalicelib.slack.operational import is_operational, render_operational
 
     probe = Outcome(kind=DEAD_LETTER, outcome_id="dl:probe", at="2024-05-01T12:00:00Z", reason="probe",
                     extra={"queue": "dispatch_queue"})
@@ -202,7 +202,7 @@ def test_malformed_notification_is_archived_and_dead_lettered_while_the_batch_pr
 def test_dispatch_crash_mid_batch_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(3):
         world.deliver(sg_notification(f"sg-0c{i}", CAPTURE + timedelta(seconds=i)), f"m-{i}")
-    from chalicelib import ingest
+    from chalicelib.stages import ingest
 
     original = ingest.parse_config_message
     calls = {"n": 0}
@@ -230,7 +230,7 @@ def test_dispatch_crash_mid_batch_loses_nothing(world: World, monkeypatch: pytes
 def test_a_handler_crash_leaves_messages_for_the_next_run(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.deliver(sg_notification("sg-0ddd", CAPTURE), "m-d")
     world.tick("dispatch")
-    from chalicelib import lookup_stage
+    from chalicelib.stages import lookup as lookup_stage
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("process died")
@@ -307,7 +307,7 @@ def test_local_routes_drive_the_pipeline(world: World) -> None:
 
 
 def test_local_preview_shows_waiting_alerts_escaped(world: World) -> None:
-    from chalicelib.outcomes import Outcome
+    from chalicelib.core.outcomes import Outcome
 
     outcome = Outcome(kind="unattributed_change", outcome_id="ci:x", at="2024-05-01T12:00:00Z",
                       account=ACCOUNT, region="us-east-1", resource_type="AWS::EC2::SecurityGroup",

@@ -21,9 +21,9 @@ from test_pipeline import operational_rendering as operational_rendering  # auto
 from test_pipeline import oversized_notification as oversized
 from test_pipeline import world as world  # the fixture, re-exported
 
-from chalicelib import ingest
 from chalicelib.adapters import archive
-from chalicelib.errors import MalformedInput
+from chalicelib.core.errors import MalformedInput
+from chalicelib.stages import ingest
 
 GROUPS = [f"sg-0p{i:02d}" for i in range(12)]
 CONFIG_BUCKET = "config-delivery"
@@ -292,8 +292,8 @@ def test_a_message_a_run_died_on_twice_is_dead_lettered_unread(world: World, mon
 
 
 def test_config_buckets_setting() -> None:
-    from chalicelib.errors import ConfigurationError
-    from chalicelib.settings import Settings
+    from chalicelib.core.errors import ConfigurationError
+    from chalicelib.core.settings import Settings
 
     assert Settings.from_dict({}).config_buckets is None
     assert Settings.from_dict({"config_buckets": None}).config_buckets is None

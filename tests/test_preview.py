@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.devtools.preview import mrkdwn_to_html, render_preview_html
-from chalicelib.outcomes import EventSummary, Outcome
-from chalicelib.slack_render import render
+from chalicelib.core.outcomes import EventSummary, Outcome
+from chalicelib.slack.render import render
+from mcd_tools.preview import mrkdwn_to_html, render_preview_html
 
 
 def _hostile_outcome() -> Outcome:

@@ -13,12 +13,10 @@ from typing import Any
 import pytest
 from seed_rules import SEED_001_RULES, SEED_002_RULES
 
-from chalicelib.cloudtrail_records import parse_record
-from chalicelib.errors import ConfigurationError
-from chalicelib.events import parse_payload
-from chalicelib.model import Principal, TrailEvent
-from chalicelib.outcomes import API_CALL, CONSOLE_SIGNIN, Outcome
-from chalicelib.rules import (
+from chalicelib.core.errors import ConfigurationError
+from chalicelib.core.model import Principal, TrailEvent
+from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, Outcome
+from chalicelib.core.rules import (
     DEFAULT_INCLUDE,
     DirectRules,
     classify_signin,
@@ -28,7 +26,9 @@ from chalicelib.rules import (
     outcome_id,
     signin_alert,
 )
-from chalicelib.settings import Settings
+from chalicelib.core.settings import Settings
+from chalicelib.parsing.cloudtrail import parse_record
+from chalicelib.parsing.events import parse_payload
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NOW = datetime(2025, 3, 18, 9, 30, tzinfo=timezone.utc)

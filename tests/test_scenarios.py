@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from scenario_check import differences
 
-from chalicelib.devtools.replay import run
-from chalicelib.devtools.story import demo_story
-from chalicelib.slack_render import check_limits
+from chalicelib.slack.render import check_limits
+from mcd_tools.replay import run
+from mcd_tools.story import demo_story
 
 OWN = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 PUBLIC_DIR = Path(__file__).resolve().parents[2] / "shared" / "scenarios"

@@ -1,4 +1,4 @@
-"""Settings validation (``chalicelib.settings``): defaults, errors that name the key, nothing secret in settings."""
+"""Settings validation (``core.settings``): defaults, errors that name the key, nothing secret in settings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.errors import ConfigurationError
-from chalicelib.settings import DEFAULT_IGNORED_RESOURCE_TYPES, Destination, Route, Settings
+from chalicelib.core.errors import ConfigurationError
+from chalicelib.core.settings import DEFAULT_IGNORED_RESOURCE_TYPES, Destination, Route, Settings
 
 ACCT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCT}:role/terraform-apply"

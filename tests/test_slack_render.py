@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.outcomes import (
+from chalicelib.core.outcomes import (
     API_CALL,
     CONSOLE_SIGNIN,
     MANUAL_CHANGE,
@@ -20,7 +20,7 @@ from chalicelib.outcomes import (
     EventSummary,
     Outcome,
 )
-from chalicelib.slack_render import (
+from chalicelib.slack.render import (
     LIMITS,
     check_limits,
     cloudtrail_event_url,
@@ -714,7 +714,7 @@ def test_every_format_character_and_invisible_filler_is_removed() -> None:
     import sys
     import unicodedata
 
-    from chalicelib.slack_render import _clean
+    from chalicelib.slack.render import _clean
 
     invisible = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cf", "Cs")]
     invisible += ["\u034f", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u180b", "\u3164", "\uffa0", "\ufffe"]
@@ -737,7 +737,7 @@ def test_every_format_character_and_invisible_filler_is_removed() -> None:
     ("arn:aws:s3:::logs", "arn:aws:s3:::logs"),
 ])
 def test_event_text_never_becomes_a_link(text: str, shown: str) -> None:
-    from chalicelib.slack_render import _esc, _plain
+    from chalicelib.slack.render import _esc, _plain
 
     assert _esc(text, 200) == shown
     assert _plain(text, 200) == shown
@@ -753,7 +753,7 @@ def test_links_the_renderer_builds_keep_their_real_dots() -> None:
 
 
 def test_cut_never_leaves_half_an_entity_a_link_or_a_code_span() -> None:
-    from chalicelib.slack_render import _cut
+    from chalicelib.slack.render import _cut
 
     assert _cut("abc &amp; def", 8) == "abc …"
     assert _cut("abc &lt;!here&gt;", 7) == "abc …"
@@ -766,7 +766,7 @@ def test_cut_never_leaves_half_an_entity_a_link_or_a_code_span() -> None:
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(alphabet="ab &<>`|", max_size=60).map(escape_mrkdwn), limit=st.integers(1, 60))
 def test_property_cut_text_is_still_well_formed(text: str, limit: int) -> None:
-    from chalicelib.slack_render import _cut
+    from chalicelib.slack.render import _cut
 
     cut = _cut(text, limit)
     assert len(cut) <= max(limit, 1)
@@ -1456,8 +1456,8 @@ def test_a_bare_session_name_is_shown_with_its_role_but_sso_shows_the_person() -
 
 
 def test_an_unverified_change_says_why_and_is_never_played_down() -> None:
-    from chalicelib.outcomes import Outcome
-    from chalicelib.slack_render import render, severity
+    from chalicelib.core.outcomes import Outcome
+    from chalicelib.slack.render import render, severity
 
     why = "only trusted calls were found, but CloudTrail held more calls <b>&"
     outcome = Outcome(kind="unattributed_change", outcome_id="ci:x", at="2025-01-01T00:00:00Z",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.devtools.replay import run
+from mcd_tools.replay import run
 
 PUBLIC_03 = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / \
     "public-03-untrusted-role-session-named-terraform.json"
@@ -35,7 +35,7 @@ def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots() -> None:
 
 
 def test_account_aliases_from_settings_appear_in_alerts() -> None:
-    from chalicelib.devtools.story import ACCOUNT, demo_story
+    from mcd_tools.story import ACCOUNT, demo_story
 
     story = demo_story()
     story["settings"]["account_aliases"] = {ACCOUNT: "payments-prod"}
@@ -56,7 +56,7 @@ def new_messages(slack: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("name", ["own-25-world-open-group-inside-a-burst-of-tag-changes",
                                   "own-26-bot-escalation-is-a-new-message-not-an-edit"])
 def test_an_escalation_inside_a_burst_is_a_new_message_at_once(name: str) -> None:
-    from chalicelib.timeutil import parse_time
+    from chalicelib.core.timeutil import parse_time
 
     scenario = json.loads((SCENARIOS / f"{name}.json").read_text())
     result = run(scenario)

@@ -1,4 +1,4 @@
-"""Trust decisions (``chalicelib.trust``): trusted principals, AWS services, and what never earns trust.
+"""Trust decisions (``chalicelib.core.trust``): trusted principals, AWS services, and what never earns trust.
 
 Principals are built from ``userIdentity`` shapes through ``resolve_principal``, the way the detector
 sees them, so these tests also pin which identity fields trust is decided on.
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import trust
-from chalicelib.cloudtrail_records import resolve_principal
-from chalicelib.model import Principal
+from chalicelib.core import trust
+from chalicelib.core.model import Principal
+from chalicelib.parsing.cloudtrail import resolve_principal
 
 ACCT = "123456789012"
 OTHER = "210987654321"
@@ -332,7 +332,7 @@ def test_a_service_linked_role_can_still_be_trusted_by_pattern_when_services_are
 
 
 def test_terraform_user_agent_and_source_ip_earn_no_trust():
-    from chalicelib.cloudtrail_records import parse_record
+    from chalicelib.parsing.cloudtrail import parse_record
 
     record = {
         "eventVersion": "1.09", "eventTime": "2024-09-03T15:23:05Z", "eventSource": "ec2.amazonaws.com",
@@ -350,8 +350,8 @@ def test_terraform_user_agent_and_source_ip_earn_no_trust():
 
 
 def test_a_customer_role_named_like_a_service_linked_role_is_not_a_service():
-    from chalicelib.model import Principal
-    from chalicelib.trust import is_aws_service
+    from chalicelib.core.model import Principal
+    from chalicelib.core.trust import is_aws_service
 
     fake = Principal(type="AssumedRole", arn="arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForX/s",
                      issuer_arn="arn:aws:iam::111122223333:role/AWSServiceRoleForX")
@@ -392,7 +392,7 @@ def test_a_console_session_is_still_judged_as_a_service_call():
     ("false", "record", True), (False, "sessionContext", True), ("yes", "record", True), (None, "record", True),
 ])
 def test_session_credential_from_console_from_a_record(flag: Any, where: str, trusted: bool):
-    from chalicelib.cloudtrail_records import parse_record
+    from chalicelib.parsing.cloudtrail import parse_record
 
     identity = {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCT}:assumed-role/terraform-apply/s",
                 "accountId": ACCT, "sessionContext": {"sessionIssuer": {
@@ -525,7 +525,7 @@ def test_trusted_pattern_for_role_name(name: str, path: str | None, expected: st
 
 def role_write(name: str, params: dict[str, Any], *, identity: dict[str, Any] | None = None,
                error: str | None = None, source: str = "iam.amazonaws.com", console_flag: bool = False) -> Any:
-    from chalicelib.cloudtrail_records import parse_record
+    from chalicelib.parsing.cloudtrail import parse_record
 
     record: dict[str, Any] = {
         "eventName": name, "eventSource": source, "awsRegion": "us-east-1", "recipientAccountId": ACCT,
@@ -587,7 +587,7 @@ def test_a_role_known_by_name_only_matches_a_path_pattern_that_names_it():
 
 
 def _direct_settings(*patterns: str) -> Any:
-    from chalicelib.settings import Settings
+    from chalicelib.core.settings import Settings
 
     return Settings.from_dict({"trusted_principals": list(patterns)})
 
@@ -603,8 +603,8 @@ NOW = datetime(2025, 3, 2, 8, 15, tzinfo=timezone.utc)
 ])
 def test_direct_path_stays_silent_on_a_role_edit_the_sensitive_call_rules_do_not_select(name, params):
     # FORMAT.md: nothing else is an outcome; the role's Config item reports it, naming the pattern.
-    from chalicelib.direct import trusted_role_alert
-    from chalicelib.rules import DirectRules, direct_outcome
+    from chalicelib.core.rules import DirectRules, direct_outcome
+    from chalicelib.stages.direct import trusted_role_alert
 
     settings = _direct_settings(*PATTERNS)
     event = role_write(name, params)
@@ -613,8 +613,8 @@ def test_direct_path_stays_silent_on_a_role_edit_the_sensitive_call_rules_do_not
 
 
 def test_direct_path_adds_the_pattern_to_an_api_call_the_rules_already_selected():
-    from chalicelib.direct import trusted_role_alert
-    from chalicelib.rules import DirectRules, direct_outcome
+    from chalicelib.core.rules import DirectRules, direct_outcome
+    from chalicelib.stages.direct import trusted_role_alert
 
     settings = _direct_settings(*PATTERNS)
     event = role_write("UpdateAssumeRolePolicy", {"roleName": "terraform-ci", "policyDocument": "{}"})
@@ -626,7 +626,7 @@ def test_direct_path_adds_the_pattern_to_an_api_call_the_rules_already_selected(
 
 
 def test_direct_path_leaves_other_calls_alone():
-    from chalicelib.direct import trusted_role_alert
+    from chalicelib.stages.direct import trusted_role_alert
 
     settings = _direct_settings(*PATTERNS)
     untrusted_role = role_write("CreateRole", {"roleName": "web-app"})
@@ -636,8 +636,8 @@ def test_direct_path_leaves_other_calls_alone():
 
 
 def test_slack_severity_is_high_and_names_the_pattern():
-    from chalicelib.outcomes import Outcome
-    from chalicelib.slack_render import render, severity_reason
+    from chalicelib.core.outcomes import Outcome
+    from chalicelib.slack.render import render, severity_reason
 
     pattern = f"arn:aws:iam::{ACCT}:role/terraform-*"
     base = Outcome(kind="api_call", outcome_id="ct:x", at="2025-03-02T08:15:00Z", account=ACCT,
@@ -654,7 +654,7 @@ def test_slack_severity_is_high_and_names_the_pattern():
 
 
 def _role_item(arn: str | None, *, resource_type: str = "AWS::IAM::Role", configuration: Any = None) -> Any:
-    from chalicelib.model import ConfigChange
+    from chalicelib.core.model import ConfigChange
 
     return ConfigChange(source="t", message_type="ConfigurationItemChangeNotification", account=ACCT,
                         region="global", resource_type=resource_type, resource_id="AROAEXAMPLEID1234567",

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from chalicelib.envelopes import inflate_chunks
-from chalicelib.errors import MalformedInput
+from chalicelib.core.errors import MalformedInput
+from chalicelib.parsing.envelopes import inflate_chunks
 
 _GZIP_MAGIC = b"\x1f\x8b"
 

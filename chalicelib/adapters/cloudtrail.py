@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.cloudtrail_records import parse_lookup_event
-from chalicelib.errors import RetryableError
-from chalicelib.model import TrailEvent
+from chalicelib.core.errors import RetryableError
+from chalicelib.core.model import TrailEvent
+from chalicelib.parsing.cloudtrail import parse_lookup_event
 
 log = logging.getLogger(__name__)
 

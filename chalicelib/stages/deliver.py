@@ -1,0 +1,659 @@
+"""The Slack sender: route alerts, group them, pace them, post them once, and never let one be buried.
+
+* Routing: settings name destinations (webhooks or bot tokens) and rules by account, kind and
+  severity; the first matching route wins, and an alert no route matches is not sent (logged). An
+  alert routed to several destinations becomes one queued job per destination. With no destinations
+  configured, everything goes to the stage's default webhook secret; with no default secret either,
+  alerts are kept in S3 (``dead-letter/slack/...``) rather than dropped.
+* Grouping: alerts of one principal received together become one message; a principal who keeps
+  changing things within ``burst_window_seconds`` of a post gets one digest when the window ends.
+  With a bot token, later alerts of the burst instead update the first message (``chat.update``)
+  with a digest of the whole burst so far and a counter; if that message cannot be updated any more,
+  they are posted as a new one.
+* Escalation: alerts more severe than what the burst's message already shows are never held and
+  never only edited in: they are posted at once as a NEW message (for a bot, a reply in an earlier
+  alert's thread is broadcast to the channel then). The burst continues from that message.
+* Pacing: at most one call per second per destination. HTTP 429 leaves the alerts on the queue for
+  Retry-After seconds (not counted as a failed attempt) and stops calls to that destination for the
+  rest of the run. Slack being unavailable (5xx, timeouts, refused connections, an unreadable secret)
+  is never final: the alerts wait on the queue, backing off from 30 s to at most 15 minutes between
+  tries, for as long as the queue would keep them (``RETRY_FOR_SECONDS``), and that destination is
+  paused for the run. An error answer this module does not know is tried ``MAX_ATTEMPTS`` times.
+  Permanent refusals are dead-lettered to S3 with an error log line; a refusal of the destination
+  itself (revoked webhook, bad token, unknown channel, a URL that is not Slack's) dead-letters its
+  other alerts of the run without further calls. When the stage's time budget is spent, the rest
+  goes back on the queue. Every wait is a NEW copy of the job sent with ``DelaySeconds`` (the old one
+  is deleted), so a job never reaches the queue's ``maxReceiveCount`` by waiting.
+* Once: a marker per destination and alert, written after the post, keeps redeliveries silent, and
+  copies of one alert received in the same run are posted once.
+* State read back (burst records, post markers) is checked before use: a time that is not a finite
+  number at most ``MAX_CLOCK_SKEW_SECONDS`` in the future, or a field of the wrong shape, makes the
+  item count as absent (logged as ``slack_state_ignored``); it never holds alerts and never crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from chalicelib.adapters import slack as slack_api
+from chalicelib.adapters.archive import dead_letter_key
+from chalicelib.adapters.queues import Message
+from chalicelib.bootstrap import Deps
+from chalicelib.core.logs import log_json
+from chalicelib.core.outcomes import OPERATIONAL_KINDS, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.settings import Destination, Settings
+from chalicelib.core.timeutil import parse_time
+
+log = logging.getLogger("mcd.slack")
+
+MAX_ATTEMPTS = 8  # tries when Slack keeps giving an error answer this module does not know
+RETRY_FOR_SECONDS = 14 * 86_400  # how long alerts wait for Slack to come back (the slack queue's retention)
+TICK_EARLY_SECONDS = 5  # a job waiting the longest backoff becomes visible this much early, to meet its tick
+MAX_CLOCK_SKEW_SECONDS = 300  # state times further in the future than this are not believed
+MAX_COUNTER = 1_000_000
+GATHER_SECONDS = 45
+MIN_POST_INTERVAL = 1.0
+MAX_COLLECT = 500
+VISIBILITY_SECONDS = 120
+BACKOFF_FIRST_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 900.0
+BURST_STORE_CHARS = 150_000  # outcomes kept with a bot message's burst record (a DynamoDB item is <= 400 KB)
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+DEFAULT_DESTINATION = "default"
+_SLACK_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
+_CHANNEL = re.compile(r"^[#@]?[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_COUNT = re.compile(r"^[0-9]{1,7}$")
+
+
+@dataclass
+class _Entry:
+    outcome: Outcome
+    destination: str
+    attempt: int
+    message: Message
+    since: float | None = None  # when Slack was first found unavailable for this alert
+    odd_answers: int = 0  # error answers this module did not know
+
+
+@dataclass(frozen=True)
+class _Burst:
+    """A validated ``burst#<destination>#<principal>`` record: the last message posted for a principal."""
+
+    at: float  # when that message was posted (the window runs from here)
+    level: str  # the highest severity the message shows
+    count: int = 0
+    updates: int = 0
+    ts: str = ""  # bot messages: Slack's ts and channel id, for chat.update
+    channel: str = ""
+    outcomes: str = ""  # bot messages: the outcomes shown (JSON)
+
+
+@dataclass
+class _Run:
+    deps: Deps
+    deadline: float
+    started: float = 0.0
+    counts: dict[str, int] = field(default_factory=lambda: {
+        "posted": 0, "messages": 0, "updates": 0, "held": 0, "retried": 0, "deferred": 0, "dead_lettered": 0,
+        "duplicates": 0})
+    blocked: dict[str, float] = field(default_factory=dict)  # destination -> clock until which it is not called
+    refused: dict[str, str] = field(default_factory=dict)  # destination -> why it refuses every message
+    last_call: dict[str, float] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Read on first use: an idle run costs one ReceiveMessage and nothing else."""
+        if self._settings is None:
+            self._settings = self.deps.settings()
+        return self._settings
+
+
+def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) -> list[Destination]:
+    if not settings.destinations:
+        return [Destination(DEFAULT_DESTINATION, "webhook", default_secret)] if default_secret else []
+    if not settings.routes:
+        return list(settings.destinations)
+    from chalicelib.slack.render import severity
+
+    by_name = {d.name: d for d in settings.destinations}
+    operational = outcome.kind in OPERATIONAL_KINDS
+    for route in settings.routes:
+        if route.kinds and outcome.kind not in route.kinds:
+            continue
+        if operational:  # the detector's own health has no account or severity a route could filter out
+            return [by_name[name] for name in dict.fromkeys(route.destinations)]
+        if route.accounts and outcome.account not in route.accounts:
+            continue
+        if route.min_severity and SEVERITY_RANK[severity(outcome)] < SEVERITY_RANK[route.min_severity]:
+            continue
+        return [by_name[name] for name in dict.fromkeys(route.destinations)]
+    return list(settings.destinations) if operational else []
+
+
+def group_key(outcome: Outcome) -> str:
+    if outcome.kind == UNATTRIBUTED_CHANGE:
+        return "unattributed"
+    return outcome.principal_arn or (outcome.principal or {}).get("display_name") or f"{outcome.kind}:{outcome.signin}"
+
+
+def slack_send(deps: Deps) -> dict[str, int]:
+    run = _Run(deps, deps.deadline(), deps.clock())
+    groups: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+    for entry in _collect(run):
+        groups[(entry.destination, group_key(entry.outcome))].append(entry)
+    for (dest_name, key), members in sorted(groups.items(), key=lambda g: min(str(e.outcome.at) for e in g[1])):
+        _send_group(run, dest_name, key, members)
+    return run.counts
+
+
+# --------------------------------------------------------------------------------------------
+# Collecting jobs
+
+
+def _collect(run: _Run) -> list[_Entry]:
+    queue = run.deps.queue("slack_queue")
+    entries: list[_Entry] = []
+    seen: set[tuple[str, str]] = set()
+    while len(entries) < MAX_COLLECT:
+        batch = queue.receive(10, visibility_timeout=VISIBILITY_SECONDS)
+        if not batch:
+            break
+        finished = []
+        for message in batch:
+            entry = _entry_for(run, message, seen)
+            if entry is None:
+                finished.append(message)
+            else:
+                seen.add((entry.destination, entry.outcome.outcome_id))
+                entries.append(entry)
+        queue.delete(finished)
+    return entries
+
+
+def _entry_for(run: _Run, message: Message, seen: set[tuple[str, str]]) -> _Entry | None:
+    """The message's entry, or ``None`` when it needs no posting (done before, fanned out, unusable)."""
+    deps, settings = run.deps, run.settings
+    try:
+        body = message.json()
+        outcome = Outcome.from_json(body["outcome"])
+        dest = body.get("destination")
+        attempt = _counter(body.get("attempt"))
+        odd_answers = _counter(body.get("odd_answers"))
+        since = _past_time(body.get("since"), deps.clock())
+        if dest is not None and not isinstance(dest, str):
+            raise TypeError("destination is not a string")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        _keep_unusable(run, message, f"unreadable Slack job: {type(error).__name__}")
+        return None
+    if not outcome.is_alert:
+        _keep_unusable(run, message, f"not an alert: kind {str(outcome.kind)[:40]!r}")
+        return None
+    if dest is None:
+        targets = destinations_for(outcome, settings, deps.env.slack_secret)
+        if not targets:
+            if not settings.destinations:
+                _keep_unusable(run, message, "no Slack destination: settings name none and MCD_SLACK_SECRET is unset")
+            else:
+                log_json(log, logging.WARNING, "alert_not_routed", outcome_id=outcome.outcome_id, kind=outcome.kind)
+            return None
+        if len(targets) > 1:
+            deps.queue("slack_queue").send_many([{**body, "destination": t.name} for t in targets])
+            log_json(log, logging.INFO, "slack_fanned_out", outcome_id=outcome.outcome_id,
+                     destinations=[t.name for t in targets])
+            return None
+        dest = targets[0].name
+    if (dest, outcome.outcome_id) in seen or deps.state.get(f"post#{dest}#{outcome.outcome_id}", "posted"):
+        run.counts["duplicates"] += 1
+        return None
+    return _Entry(outcome, dest, attempt, message, since, odd_answers)
+
+
+def _counter(value: Any) -> int:
+    """A job's counter: a non-negative int (absent: 0), capped; anything else is unreadable."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError("counter is not a number")
+    number = int(value)
+    if number < 0:
+        raise ValueError("negative counter")
+    return min(number, MAX_COUNTER)
+
+
+def _past_time(value: Any, now: float) -> float | None:
+    """An epoch time that is finite and not in the future (beyond clock skew); otherwise ``None``."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        moment = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(moment) or moment <= 0 or moment > now + MAX_CLOCK_SKEW_SECONDS:
+        return None
+    return moment
+
+
+def _find_destination(name: str, settings: Settings, default_secret: str) -> Destination | None:
+    for dest in settings.destinations:
+        if dest.name == name:
+            return dest
+    if name == DEFAULT_DESTINATION and default_secret:
+        return Destination(DEFAULT_DESTINATION, "webhook", default_secret)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Sending one group (one destination, one principal)
+
+
+def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> None:
+    deps = run.deps
+    destination = _find_destination(dest_name, run.settings, deps.env.slack_secret)
+    if destination is None:
+        _dead_letter(run, members, f"destination {dest_name!r} is not configured any more")
+        return
+    if dest_name in run.refused:
+        _dead_letter(run, members, run.refused[dest_name])
+        return
+    if dest_name in run.blocked:
+        _requeue(deps, members, run.blocked[dest_name] - deps.clock(), retry=False)
+        run.counts["retried"] += len(members)
+        return
+    if deps.clock() >= run.deadline:
+        _requeue(deps, members, 0, retry=False)
+        run.counts["deferred"] += len(members)
+        return
+    if _gathering(deps, members):
+        # One call that changed related resources (an instance and its groups) yields several items whose
+        # notifications arrive a little apart: give the others one tick to join this message.
+        _requeue(deps, members, GATHER_SECONDS, retry=False)
+        run.counts["held"] += len(members)
+        return
+    window = run.settings.burst_window_seconds
+    burst = _current_burst(deps, dest_name, key, window)
+    level = _level(e.outcome for e in members)
+    escalation = burst is not None and SEVERITY_RANK[level] > SEVERITY_RANK[burst.level]
+    if burst is not None and not escalation:
+        if destination.type == "bot" and burst.ts and burst.channel:
+            if _update_burst_message(run, destination, key, members, burst):
+                return
+        else:
+            until = burst.at + window
+            _requeue(deps, members, until - deps.clock(), retry=False)
+            log_json(log, logging.INFO, "slack_held", destination=dest_name, alerts=len(members),
+                     until=_iso(until))
+            run.counts["held"] += len(members)
+            return
+    if escalation:
+        # Something worse than what the burst's message shows: a new message now, never a silent edit.
+        log_json(log, logging.INFO, "slack_escalated", destination=dest_name, severity=level,
+                 shown=burst.level if burst else None, outcome_ids=[e.outcome.outcome_id for e in members])
+    payload = _payload(run, members, [e.outcome for e in members])
+    if payload is None:
+        return
+    thread = _earlier_alert(deps, destination, members) if destination.type == "bot" else None
+    if thread:
+        # The Config diff of a call that already had its own alert goes under that alert, not beside it;
+        # when it is worse than that alert, the reply is also shown in the channel.
+        ts, shown = thread
+        broadcast = escalation or SEVERITY_RANK[level] > SEVERITY_RANK[shown]
+        payload = {**payload, "thread_ts": ts, "reply_broadcast": broadcast}
+    result = _call(run, destination, payload)
+    if result.status == "ok":
+        _posted(run, destination, key, members, result, level)
+    else:
+        _failed(run, destination, members, result)
+
+
+def _level(outcomes: Any) -> str:
+    """The highest severity among ``outcomes`` (``low`` for none; ``high`` if one cannot be rated)."""
+    from chalicelib.slack.render import severity
+
+    try:
+        return max((severity(o) for o in outcomes), key=SEVERITY_RANK.__getitem__, default="low")
+    except Exception:  # an alert that cannot be rated is never the one held back
+        return "high"
+
+
+def _earlier_alert(deps: Deps, destination: Destination, members: list[_Entry]) -> tuple[str, str] | None:
+    """``(ts, severity)`` of a direct alert (``ct:<eventID>``) posted to this bot destination for one of these calls.
+
+    A marker without a usable ``ts`` is ignored (logged); one written before severities were recorded
+    counts as ``low``, so a reply under it is shown in the channel rather than hidden.
+    """
+    for entry in members:
+        if entry.outcome.outcome_id.startswith("ct:"):
+            continue
+        for event_id in entry.outcome.event_ids:
+            found = deps.state.get(f"post#{destination.name}#ct:{event_id.lower()}", "posted")
+            if not found:
+                continue
+            ts, level = found.get("ts"), found.get("level") or "low"
+            if not isinstance(ts, str) or not _SLACK_TS.match(ts) or level not in SEVERITY_RANK:
+                if ts:  # an empty ts is a webhook post: nothing to thread under
+                    _state_ignored(destination.name, "post", "ts or level of the wrong shape")
+                continue
+            return ts, level
+    return None
+
+
+def _gathering(deps: Deps, members: list[_Entry]) -> bool:
+    """Wait one tick when every alert is fresh and one of them changed relationships."""
+    now = deps.clock()
+    for entry in members:
+        decided = parse_time(entry.outcome.at)
+        age = now - decided.timestamp() if decided is not None else math.inf
+        if not 0 <= age < GATHER_SECONDS:  # unreadable, old, or (not believable) in the future
+            return False
+    return any(str(p.get("path", "")).startswith("Relationships") for e in members
+               for p in e.outcome.changed_properties if isinstance(p, dict))
+
+
+def _current_burst(deps: Deps, dest: str, key: str, window: int) -> _Burst | None:
+    """The burst record of the last post to ``dest`` for ``key``, while its window is open."""
+    if window <= 0:
+        return None
+    found = deps.state.get(f"burst#{dest}#{key}", "last")
+    if not found:
+        return None
+    now = deps.clock()
+    try:
+        burst = _read_burst(found, now)
+    except ValueError as error:
+        _state_ignored(dest, "burst", str(error))
+        return None
+    return burst if now < burst.at + window else None
+
+
+def _read_burst(found: dict[str, Any], now: float) -> _Burst:
+    """A burst record read back from the state table, checked field by field (``ValueError`` if unusable)."""
+    at = _past_time(found.get("at"), now)
+    if at is None:
+        raise ValueError("at is not a finite time up to now")
+    fields: dict[str, Any] = {}
+    for name in ("count", "updates"):
+        value = found.get(name)
+        if value not in (None, ""):
+            if not isinstance(value, str) or not _COUNT.match(value):
+                raise ValueError(f"{name} is not a small count")
+            fields[name] = int(value)
+    for name, shape in (("ts", _SLACK_TS), ("channel", _CHANNEL)):
+        value = found.get(name)
+        if value not in (None, ""):
+            if not isinstance(value, str) or not shape.match(value):
+                raise ValueError(f"{name} has the wrong shape")
+            fields[name] = value
+    outcomes = found.get("outcomes")
+    if outcomes not in (None, ""):
+        if not isinstance(outcomes, str):
+            raise ValueError("outcomes is not text")
+        fields["outcomes"] = outcomes
+    level = found.get("level")
+    if level in (None, ""):  # written before levels were recorded: what its outcomes show, else the lowest
+        stored = _stored_outcomes(fields.get("outcomes"))
+        level = _level(stored) if stored else "low"
+    elif level not in SEVERITY_RANK:
+        raise ValueError("level is not a severity")
+    return _Burst(at=at, level=level, **fields)
+
+
+def _state_ignored(dest: str, item: str, reason: str) -> None:
+    log_json(log, logging.WARNING, "slack_state_ignored", destination=dest, item=item, reason=reason[:200],
+             action="treated as absent")
+
+
+def _update_burst_message(run: _Run, destination: Destination, key: str, members: list[_Entry],
+                          burst: _Burst) -> bool:
+    """Update the burst's bot message with all its alerts; ``False`` when it cannot be updated any more."""
+    deps = run.deps
+    new_ids = {e.outcome.outcome_id for e in members}
+    earlier = [o for o in _stored_outcomes(burst.outcomes) if o.outcome_id not in new_ids]
+    combined = earlier + [e.outcome for e in members]
+    total = min(max(burst.count + len(members), len(combined)), MAX_COUNTER)
+    payload = _payload(run, members, combined)
+    if payload is None:
+        return True
+    payload = _with_counter(payload, total, deps.clock())
+    result = _call(run, destination, payload, update=(burst.channel, burst.ts))
+    if result.status == "permanent" and result.code in slack_api.UPDATE_GONE_ERRORS:
+        log_json(log, logging.INFO, "slack_update_impossible", destination=destination.name, detail=result.detail)
+        return False
+    if result.status != "ok":
+        _failed(run, destination, members, result)
+        return True
+    now = deps.clock()
+    level = max(burst.level, _level(e.outcome for e in members), key=SEVERITY_RANK.__getitem__)
+    _mark(deps, destination.name, members, now, burst.ts, level)
+    deps.state.put(f"burst#{destination.name}#{key}", "last", now, ttl_days=1, at=f"{burst.at:.3f}", ts=burst.ts,
+                   channel=burst.channel, outcomes=_stored(combined), count=str(total),
+                   updates=str(min(burst.updates + 1, MAX_COUNTER)), level=level)
+    deps.queue("slack_queue").delete([e.message for e in members])
+    log_json(log, logging.INFO, "slack_updated", destination=destination.name, alerts=len(members),
+             burst_alerts=total, outcome_ids=[e.outcome.outcome_id for e in members])
+    run.counts["posted"] += len(members)
+    run.counts["updates"] += 1
+    return True
+
+
+def _payload(run: _Run, members: list[_Entry], outcomes: list[Outcome]) -> dict[str, Any] | None:
+    """The rendered message, or ``None`` after dead-lettering ``members`` when it cannot be rendered."""
+    from chalicelib.slack.render import render
+
+    aliases = run.settings.account_aliases
+    if aliases:
+        outcomes = [replace(o, extra={**o.extra, "account_alias": aliases[o.account]}) if o.account in aliases
+                    else o for o in outcomes]
+    try:
+        return render(sorted(outcomes, key=lambda o: str(o.at)))
+    except Exception as error:  # one bad alert must not stop the others
+        _dead_letter(run, members, f"cannot render the alert: {type(error).__name__}: {str(error)[:200]}")
+        return None
+
+
+def _with_counter(payload: dict[str, Any], total: int, now: float) -> dict[str, Any]:
+    from chalicelib.slack.render import check_limits
+
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": (
+        f":repeat: Updated with later alerts: *{total}* in this burst so far "
+        f"(last update {_iso(now)[11:19]} UTC)")}]}
+    counted = {**payload, "blocks": [*payload.get("blocks", []), note]}
+    return counted if not check_limits(counted) else payload
+
+
+def _call(run: _Run, destination: Destination, payload: dict[str, Any],
+          update: tuple[str, str] | None = None) -> slack_api.Delivery:
+    """One paced call to Slack (a post, or an update of ``(channel, ts)``)."""
+    deps = run.deps
+    try:
+        secret = deps.secrets.read(destination.secret)
+    except Exception as error:  # our side, not Slack's answer: wait until it is readable again
+        return slack_api.Delivery("retry", f"cannot read the secret of {destination.name}: {type(error).__name__}",
+                                  unavailable=True)
+    _pace(run, destination.name)
+    try:
+        if destination.type == "bot":
+            channel, ts = update if update else (destination.channel or "", None)
+            return slack_api.post_bot(secret, channel, payload, update_ts=ts)
+        return slack_api.post_webhook(secret, payload)
+    finally:
+        run.last_call[destination.name] = deps.clock()
+
+
+def _pace(run: _Run, dest: str) -> None:
+    last = run.last_call.get(dest)
+    if last is not None:
+        wait = MIN_POST_INTERVAL - (run.deps.clock() - last)
+        if wait > 0:
+            run.deps.sleep(wait)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry],
+            result: slack_api.Delivery, level: str) -> None:
+    deps = run.deps
+    now = deps.clock()
+    _mark(deps, destination.name, members, now, result.ts or "", level)
+    record = {"at": f"{now:.3f}", "count": str(len(members)), "level": level}
+    channel = result.channel or destination.channel or ""
+    if destination.type == "bot" and result.ts and _SLACK_TS.match(result.ts) and _CHANNEL.match(channel):
+        record.update(ts=result.ts, channel=channel, outcomes=_stored([e.outcome for e in members]), updates="0")
+    deps.state.put(f"burst#{destination.name}#{key}", "last", now, ttl_days=1, **record)
+    deps.queue("slack_queue").delete([e.message for e in members])
+    log_json(log, logging.INFO, "slack_posted", destination=destination.name, alerts=len(members),
+             outcome_ids=[e.outcome.outcome_id for e in members])
+    run.counts["posted"] += len(members)
+    run.counts["messages"] += 1
+
+
+def _mark(deps: Deps, dest: str, members: list[_Entry], now: float, ts: str, level: str) -> None:
+    for entry in members:
+        deps.state.put(f"post#{dest}#{entry.outcome.outcome_id}", "posted", now, ts=ts, level=level)
+
+
+def _failed(run: _Run, destination: Destination, members: list[_Entry], result: slack_api.Delivery) -> None:
+    if result.status == "retry":
+        _retry(run, destination.name, members, result)
+        return
+    if result.whole_destination:
+        run.refused[destination.name] = f"{destination.name} refuses every message: {result.detail}"
+    _dead_letter(run, members, result.detail or "refused by Slack")
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Wait before try ``attempt + 1``: 30 s, 60 s, 120 s … at most ``BACKOFF_MAX_SECONDS``."""
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(max(attempt - 1, 0), 16))
+
+
+def _retry(run: _Run, dest: str, members: list[_Entry], result: slack_api.Delivery) -> None:
+    deps = run.deps
+    now = deps.clock()
+    if result.retry_after is not None:  # rate limited: wait as told; not a failed attempt
+        delay = min(max(result.retry_after, 1.0), BACKOFF_MAX_SECONDS) if math.isfinite(result.retry_after) else (
+            BACKOFF_MAX_SECONDS)
+        log_json(log, logging.WARNING, "slack_rate_limited", destination=dest, retry_after_seconds=delay,
+                 alerts=len(members))
+        _requeue(deps, members, delay, retry=False)
+        run.counts["retried"] += len(members)
+        run.blocked[dest] = now + delay
+        return
+    attempt = max(e.attempt for e in members) + 1
+    delay = backoff_seconds(attempt)
+    if delay >= BACKOFF_MAX_SECONDS:  # meet the tick at most 15 minutes after this run began, not the one after
+        delay = max(delay - TICK_EARLY_SECONDS - (now - run.started), 0.0)
+    run.blocked[dest] = now + delay
+    if result.unavailable:
+        since = min((e.since for e in members if e.since is not None), default=now)
+        if now - since >= RETRY_FOR_SECONDS:
+            _dead_letter(run, members, f"Slack was unavailable for {(now - since) / 86_400:.0f} days "
+                                       f"({attempt} attempts): {result.detail}")
+            return
+        odd = max(e.odd_answers for e in members)
+    else:  # an error answer we do not know: probably permanent, so only a few more tries
+        since = None
+        odd = max(e.odd_answers for e in members) + 1
+        if odd >= MAX_ATTEMPTS:
+            _dead_letter(run, members, f"gave up after {odd} unexpected answers: {result.detail}")
+            return
+    log_json(log, logging.WARNING, "slack_retry", destination=dest, detail=result.detail,
+             delay_seconds=backoff_seconds(attempt), attempt=attempt, alerts=len(members),
+             unavailable=result.unavailable)
+    _requeue(deps, members, delay, retry=True, since=since, odd_answers=odd)
+    run.counts["retried"] += len(members)
+
+
+def _job(entry: _Entry, *, attempt: int | None = None, since: float | None = None,
+         odd_answers: int | None = None) -> dict[str, Any]:
+    """The queued job of ``entry`` (its counters and first-unavailable time travel with it)."""
+    body: dict[str, Any] = {"outcome": entry.outcome.to_json(), "destination": entry.destination,
+                            "attempt": entry.attempt if attempt is None else attempt}
+    first = entry.since if since is None else min(since, entry.since or since)
+    if first is not None:
+        body["since"] = round(first, 3)
+    odd = entry.odd_answers if odd_answers is None else odd_answers
+    if odd:
+        body["odd_answers"] = odd
+    return body
+
+
+def _requeue(deps: Deps, members: list[_Entry], delay: float, *, retry: bool, since: float | None = None,
+             odd_answers: int | None = None) -> None:
+    """Send NEW copies that wait ``delay`` seconds (at most SQS's 15 minutes), then delete the received ones.
+
+    A new copy starts with a receive count of zero, so however long alerts wait this way they never
+    reach the queue's ``maxReceiveCount`` (only a run that crashes counts towards it).
+    """
+    queue = deps.queue("slack_queue")
+    bodies = [_job(e, attempt=e.attempt + 1 if retry else e.attempt, since=since, odd_answers=odd_answers)
+              for e in members]
+    queue.send_many(bodies, delay_seconds=min(max(0.0, delay), BACKOFF_MAX_SECONDS) if math.isfinite(delay)
+                    else BACKOFF_MAX_SECONDS)
+    queue.delete([e.message for e in members])
+
+
+def _dead_letter(run: _Run, members: list[_Entry], reason: str) -> None:
+    keys = [
+        _store_dead(run.deps, json.dumps(_job(e)), reason, f"{e.destination}-{e.outcome.outcome_id}")
+        for e in members
+    ]
+    log_json(log, logging.ERROR, "slack_dead_lettered", destination=members[0].destination, reason=reason,
+             outcome_ids=[e.outcome.outcome_id for e in members], keys=keys)
+    run.deps.queue("slack_queue").delete([e.message for e in members])
+    run.counts["dead_lettered"] += len(members)
+
+
+def _keep_unusable(run: _Run, message: Message, reason: str) -> None:
+    key = _store_dead(run.deps, message.body, reason, message.message_id or "job")
+    log_json(log, logging.ERROR, "slack_dead_lettered", reason=reason, message_id=message.message_id, keys=[key])
+    run.counts["dead_lettered"] += 1
+
+
+def _store_dead(deps: Deps, body: str, reason: str, name: str) -> str:
+    """Keep a job for a person in ``dead-letter/slack/<y>/<m>/<d>/<name>-<time>.json``; returns the key."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:150]
+    key = dead_letter_key("slack", deps.now(), f"{safe}-{deps.clock():.6f}")
+    deps.archive.put(key, json.dumps({"reason": reason, "queue": "slack_queue", "body": body}))
+    from chalicelib.stages.dead_letters import surface
+
+    surface(deps, "slack_queue", key, reason, body)
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# Burst records
+
+
+def _stored(outcomes: list[Outcome]) -> str:
+    """The newest outcomes as a JSON list of at most ``BURST_STORE_CHARS`` (ASCII) characters."""
+    kept: list[str] = []
+    size = 2
+    for outcome in reversed(outcomes):
+        text = json.dumps(outcome.to_json(), default=str)
+        if size + len(text) + 1 > BURST_STORE_CHARS:
+            break
+        kept.append(text)
+        size += len(text) + 1
+    return "[" + ",".join(reversed(kept)) + "]"
+
+
+def _stored_outcomes(text: str | None) -> list[Outcome]:
+    if not text:
+        return []
+    try:
+        return [Outcome.from_json(item) for item in json.loads(text)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,73 @@
+"""Direct CloudTrail alerts: console sign-ins and sensitive API calls from EventBridge or CloudWatch Logs.
+
+Both paths feed the same rules (``chalicelib.core.rules``) and trust module as the Config path. The
+outcome id is derived from the CloudTrail event, so the same event arriving by both paths, or
+twice by one, is alerted once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from chalicelib.bootstrap import Deps
+from chalicelib.core import trust
+from chalicelib.core.errors import ConfigurationError
+from chalicelib.core.logs import log_json
+from chalicelib.core.model import TrailEvent, Unparseable
+from chalicelib.core.outcomes import API_CALL, Outcome
+from chalicelib.core.rules import DirectRules, direct_outcome
+from chalicelib.core.settings import Settings
+from chalicelib.parsing.events import parse_payload
+from chalicelib.stages.shared.emit import emit
+
+log = logging.getLogger("mcd.direct")
+
+
+
+def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
+    settings = deps.settings()
+    try:
+        rules = DirectRules.from_mapping(settings.direct_rules)
+    except ConfigurationError as error:  # a bad rule must not silence sign-in alerts: use the defaults
+        log_json(log, logging.ERROR, "direct_rules_invalid", reason=str(error)[:300], action="using the defaults")
+        rules = DirectRules.from_mapping(None)
+    counts = {"records": 0, "alerts": 0, "duplicates": 0, "unparseable": 0}
+    now = deps.now()
+    for item in parse_payload(event, via):
+        if isinstance(item, Unparseable):
+            counts["unparseable"] += 1
+            key = f"unparseable/{via}/{now.year}/{now.month}/{now.day}/{deps.clock():.6f}.json"
+            deps.archive.put(key, json.dumps({"reason": item.reason, "event": event}, default=str))
+            log_json(log, logging.WARNING, "direct_input_unparseable", via=via, reason=item.reason, archive_key=key)
+            continue
+        if not isinstance(item, TrailEvent):
+            continue
+        counts["records"] += 1
+        outcome = direct_outcome(item, settings, rules, now)
+        outcome = trusted_role_alert(item, outcome, settings, now)
+        if outcome is None:
+            continue
+        if not emit(deps, outcome):
+            counts["duplicates"] += 1
+        else:
+            counts["alerts"] += 1
+    return counts
+
+
+def trusted_role_alert(event: TrailEvent, outcome: Outcome | None, settings: Settings,
+                       now: datetime) -> Outcome | None:
+    """``outcome``, naming the trusted pattern when it is an ``api_call`` of a person editing a trusted role.
+
+    A role write (``trust.ROLE_WRITE_CALLS``) by an untrusted principal on a role that a trusted
+    pattern names gets ``extra["trusted_pattern"]`` (high severity in Slack). Calls the sensitive-call
+    rules do not select (``CreateRole``, ``TagRole``) stay silent here: the role's Config item reports
+    them as a ``manual_change`` that names the pattern (FORMAT.md: nothing else is an outcome).
+    """
+    pattern = trust.trusted_role_edit(event, settings.trusted_principals, settings.trust_aws_services)
+    if pattern is None or outcome is None or outcome.kind != API_CALL:
+        return outcome
+    return dataclasses.replace(outcome, extra={**outcome.extra, "trusted_pattern": pattern})

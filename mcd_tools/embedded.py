@@ -1,0 +1,121 @@
+"""An embedded AWS for the demo: a moto server on 127.0.0.1, the real stack, and ``chalice deploy``.
+
+The server runs in this process (a thread), so the replay's simulated clock also governs its SQS
+delays and visibility timeouts. ``chalice deploy --stage local`` runs as a subprocess against it,
+from a copy of the project under ``out/demo-project`` whose local stage is pointed at the stack's
+outputs; the copy keeps Chalice's packaging cache, so only the first demo waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from chalicelib.bootstrap import Environment
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_COPY = ROOT / "out" / "demo-project"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def embedded_aws(region: str) -> Iterator[str]:
+    """A moto server on 127.0.0.1 for the duration; every boto3 client in this process points at it."""
+    import logging
+    import warnings
+
+    from moto.server import ThreadedMotoServer
+
+    from mcd_tools.sandbox import fake_credentials
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+    fake_credentials(region)
+    os.environ["AWS_ENDPOINT_URL"] = url
+    try:
+        yield url
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def env_name(output_key: str) -> str:
+    """``McdDispatchDlqUrl`` → ``MCD_DISPATCH_DLQ_URL``."""
+    return "MCD_" + re.sub(r"(?<!^)(?=[A-Z])", "_", output_key[3:]).upper()
+
+
+def deploy_stack(region: str, stage: str = "local") -> dict[str, str]:
+    """Create the CloudFormation stack from ``infra/stack.yaml``; its outputs as environment variables."""
+    import boto3
+
+    cfn = boto3.client("cloudformation", region_name=region)
+    cfn.create_stack(StackName=f"mcd-{stage}", TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
+                     Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}])
+    cfn.get_waiter("stack_create_complete").wait(StackName=f"mcd-{stage}", WaiterConfig={"Delay": 1})
+    stack = cfn.describe_stacks(StackName=f"mcd-{stage}")["Stacks"][0]
+    return {env_name(o["OutputKey"]): o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def environment_from(variables: dict[str, str], region: str) -> Environment:
+    return Environment.from_env({**variables, "AWS_REGION": region})
+
+
+def chalice_deploy(variables: dict[str, str], region: str, stage: str = "local") -> tuple[bool, str]:
+    """``chalice deploy`` of a project copy whose stage points at the stack; (succeeded, summary)."""
+    PROJECT_COPY.mkdir(parents=True, exist_ok=True)
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy2(ROOT / name, PROJECT_COPY / name)
+    shutil.rmtree(PROJECT_COPY / "chalicelib", ignore_errors=True)
+    shutil.copytree(ROOT / "chalicelib", PROJECT_COPY / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__", "devtools"))
+    (PROJECT_COPY / ".chalice").mkdir(exist_ok=True)
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    stage_env = config["stages"][stage]["environment_variables"]
+    stage_env.update(variables)
+    stage_env.pop("MCD_LOCAL_ROUTES", None)  # the debug routes are for `chalice local`, not a deployment
+    (PROJECT_COPY / ".chalice" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    chalice = Path(sys.executable).with_name("chalice")
+    proc = subprocess.run([str(chalice), "deploy", "--stage", stage], cwd=PROJECT_COPY, capture_output=True,
+                          text=True, env={**os.environ, "AWS_DEFAULT_REGION": region}, timeout=600)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    return proc.returncode == 0, "\n".join(lines[-12:])
+
+
+def deployed_resources(region: str) -> dict[str, Any]:
+    """What exists in the embedded AWS: functions, rules, queues, subscriptions (for the demo's printout)."""
+    import boto3
+
+    return {
+        "functions": sorted(f["FunctionName"] for f in boto3.client("lambda", region_name=region)
+                            .list_functions().get("Functions", [])),
+        "rules": sorted(r["Name"] for r in boto3.client("events", region_name=region).list_rules().get("Rules", [])),
+        "queues": sorted(u.rsplit("/", 1)[-1] for u in boto3.client("sqs", region_name=region)
+                         .list_queues().get("QueueUrls", [])),
+        "subscriptions": [s["Protocol"] + " → " + s["Endpoint"].rsplit(":", 1)[-1]
+                          for s in boto3.client("sns", region_name=region).list_subscriptions()
+                          .get("Subscriptions", [])],
+    }
