@@ -58,7 +58,7 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def dispatch(event):
-    from chalicelib.stages.ingest import dispatch as dispatch_notifications
+    from chalicelib.stages.dispatch import dispatch as dispatch_notifications
 
     return dispatch_notifications(bootstrap.deps())
 

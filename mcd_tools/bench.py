@@ -126,12 +126,12 @@ def time_to_tell() -> dict[str, float]:
 def cpu() -> dict[str, float]:
     """parse → attribute (events in memory) → trust → render, per notification, against ``json.loads``."""
     from chalicelib.core import attribution
+    from chalicelib.core.change_outcomes import build_outcome
     from chalicelib.core.jobs import LookupJob, change_key
     from chalicelib.core.model import ConfigChange, TrailEvent
     from chalicelib.parsing.cloudtrail import parse_lookup_event
     from chalicelib.parsing.config_notifications import parse_config_message
     from chalicelib.slack.render import render
-    from chalicelib.stages.lookup import build_outcome
     from mcd_tools.fake_cloudtrail import _shape, entries_from_scenario
     from mcd_tools.story import burst_story
 
@@ -218,7 +218,8 @@ def _dispatch_peak_bytes() -> int:
 
     from chalicelib import bootstrap
     from chalicelib.adapters.aws import ClientFactory
-    from chalicelib.stages.ingest import dispatch, ingest
+    from chalicelib.stages.dispatch import dispatch
+    from chalicelib.stages.ingest import ingest
     from mcd_tools.sandbox import create_resources, fake_credentials
     from mcd_tools.story import ingress, terraform
 
@@ -266,7 +267,7 @@ def idle() -> dict[str, float]:
     from chalicelib.adapters.aws import ClientFactory
     from chalicelib.stages.dead_letters import dl_retry
     from chalicelib.stages.deliver import slack_send
-    from chalicelib.stages.ingest import dispatch
+    from chalicelib.stages.dispatch import dispatch
     from chalicelib.stages.lookup import lookup
     from mcd_tools.sandbox import create_resources, fake_credentials
 

@@ -83,7 +83,7 @@ def tick() -> dict[str, Any]:
     from chalicelib import bootstrap
     from chalicelib.stages.dead_letters import dl_retry
     from chalicelib.stages.deliver import slack_send
-    from chalicelib.stages.ingest import dispatch
+    from chalicelib.stages.dispatch import dispatch
     from chalicelib.stages.lookup import lookup
 
     deps = bootstrap.deps()

@@ -202,9 +202,9 @@ def test_malformed_notification_is_archived_and_dead_lettered_while_the_batch_pr
 def test_dispatch_crash_mid_batch_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(3):
         world.deliver(sg_notification(f"sg-0c{i}", CAPTURE + timedelta(seconds=i)), f"m-{i}")
-    from chalicelib.stages import ingest
+    from chalicelib.stages import dispatch
 
-    original = ingest.parse_config_message
+    original = dispatch.parse_config_message
     calls = {"n": 0}
 
     def flaky(message: Any, source: str) -> Any:
@@ -213,10 +213,10 @@ def test_dispatch_crash_mid_batch_loses_nothing(world: World, monkeypatch: pytes
             raise RuntimeError("simulated crash")
         return original(message, source)
 
-    monkeypatch.setattr(ingest, "parse_config_message", flaky)
+    monkeypatch.setattr(dispatch, "parse_config_message", flaky)
     first = world.tick("dispatch")["dispatch"]
     assert first["changes"] == 2 and first["dead_lettered"] == 1  # the crash is isolated, with its reason
-    monkeypatch.setattr(ingest, "parse_config_message", original)
+    monkeypatch.setattr(dispatch, "parse_config_message", original)
     dlq = world.aws.client("sqs").receive_message(QueueUrl=world.deps.env.dispatch_dlq_url,
                                                   MessageAttributeNames=["All"], VisibilityTimeout=0)["Messages"]
     assert "simulated crash" in dlq[0]["MessageAttributes"]["mcd-reason"]["StringValue"]

@@ -23,7 +23,7 @@ from test_pipeline import world as world  # the fixture, re-exported
 
 from chalicelib.adapters import archive
 from chalicelib.core.errors import MalformedInput
-from chalicelib.stages import ingest
+from chalicelib.stages import dispatch
 
 GROUPS = [f"sg-0p{i:02d}" for i in range(12)]
 CONFIG_BUCKET = "config-delivery"
@@ -202,7 +202,7 @@ def test_without_config_buckets_only_configs_own_layout_for_the_items_account_is
     ("Bad_Bucket", "k", "1", None, "not an S3 bucket name"),
 ])
 def test_config_bucket_refusal(bucket: str, key: str, account: str | None, buckets: Any, refused: str | None) -> None:
-    reason = ingest.config_bucket_refusal(bucket, key, account, buckets)
+    reason = dispatch.config_bucket_refusal(bucket, key, account, buckets)
     if refused is None:
         assert reason is None
     else:
@@ -219,14 +219,14 @@ def test_an_exception_on_one_message_dead_letters_it_and_the_batch_goes_on(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for n, group in enumerate(GROUPS[:10]):
         world.deliver(sg_notification(group, CAPTURE + timedelta(seconds=n)), f"m-{n}")
-    original = ingest.parse_config_message
+    original = dispatch.parse_config_message
 
     def poisoned(message: Any, source: str) -> Any:
         if GROUPS[4] in str(message):
             raise RecursionError("a parser bug met its input")
         return original(message, source)
 
-    monkeypatch.setattr(ingest, "parse_config_message", poisoned)
+    monkeypatch.setattr(dispatch, "parse_config_message", poisoned)
     counts = world.tick("dispatch")["dispatch"]
     assert counts["changes"] == 9 and counts["dead_lettered"] == 1
     stored_count = 0
@@ -255,7 +255,7 @@ class Killed(BaseException):
 def test_a_message_a_run_died_on_twice_is_dead_lettered_unread(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for n, group in enumerate(GROUPS[:6]):
         world.deliver(sg_notification(group, CAPTURE + timedelta(seconds=n)), f"m-{n}")
-    original = ingest.parse_config_message
+    original = dispatch.parse_config_message
     attempts = {"n": 0}
 
     def deadly(message: Any, source: str) -> Any:
@@ -264,7 +264,7 @@ def test_a_message_a_run_died_on_twice_is_dead_lettered_unread(world: World, mon
             raise Killed()
         return original(message, source)
 
-    monkeypatch.setattr(ingest, "parse_config_message", deadly)
+    monkeypatch.setattr(dispatch, "parse_config_message", deadly)
     for _ in range(2):
         with pytest.raises(Killed):
             world.tick("dispatch")

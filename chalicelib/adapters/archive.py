@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from chalicelib.core.errors import MalformedInput
 from chalicelib.parsing.envelopes import inflate_chunks
 
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def notification_key(account: str, region: str, when: datetime, message_id: str) -> str:
-    """``AWSLogs/<account>/Config/<region>/<yyyy>/<m>/<d>/ConfigNotifications/<id>.json``, Config's own layout."""
-    safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in message_id)[:200] or "unknown"
-    return (f"AWSLogs/{account}/Config/{region}/{when.year}/{when.month}/{when.day}/"
-            f"ConfigNotifications/{safe_id}.json")
-
-
-def dead_letter_key(queue: str, when: datetime, message_id: str) -> str:
-    return f"dead-letter/{queue}/{when.year}/{when.month}/{when.day}/{message_id}.json"
 
 
 class Archive:

@@ -6,35 +6,31 @@ it there as permanently unusable (``mcd-permanent``). Transient ones go back to 
 with a growing delay, at most ``MAX_REDRIVES`` times; the rest are written to ``dead-letter/<queue>/...``
 in the archive bucket with the reason, and logged. Nothing is dropped and nothing loops forever.
 
-Nothing ends unseen either (``surface``): every stored dead letter becomes one operational Slack alert
-(``dead_letter``, with its reason and a link to the stored object; the Slack sender gathers many into
-one digest), and a Config change inside it is still reported as ``unattributed_change``. An
-operational alert that itself ends as a dead letter is only stored and logged, so Slack failures
-cannot loop.
+Nothing ends unseen either: every stored dead letter is surfaced (``shared.dead_letter_notices``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Any
 
-from chalicelib.adapters.archive import dead_letter_key
 from chalicelib.bootstrap import Deps
+from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
+from chalicelib.stages.shared.dead_letter_notices import surface
+from chalicelib.stages.shared.queues import DEAD_LETTER_QUEUES, PERMANENT, REASON, REDRIVES
 
 log = logging.getLogger("mcd.dead_letters")
 
 MAX_REDRIVES = 3
-PAIRS = (("dispatch_dlq", "dispatch_queue"), ("lookup_dlq", "lookup_queue"), ("slack_dlq", "slack_queue"))
 MAX_BATCHES = 50
 
 
 def dl_retry(deps: Deps) -> dict[str, int]:
     """Redrive or store every dead letter; one queue or message that fails never stops the others."""
     counts = {"redriven": 0, "stored": 0}
-    for dlq_name, source_name in PAIRS:
+    for dlq_name, source_name in DEAD_LETTER_QUEUES.items():
         try:
             _drain(deps, dlq_name, source_name, counts)
         except Exception as error:  # e.g. one queue unreachable: the others are still drained
@@ -61,186 +57,21 @@ def _drain(deps: Deps, dlq_name: str, source_name: str, counts: dict[str, int]) 
 
 def _handle(deps: Deps, message: Any, source_name: str, counts: dict[str, int]) -> None:
     try:
-        redrives = int(message.attributes.get("mcd-redrives", "0") or 0)
+        redrives = int(message.attributes.get(REDRIVES, "0") or 0)
     except ValueError:
         redrives = MAX_REDRIVES
-    permanent = message.attributes.get("mcd-permanent") == "true"
+    permanent = message.attributes.get(PERMANENT) == "true"
     if not permanent and redrives < MAX_REDRIVES:
-        attributes = {"mcd-redrives": str(redrives + 1)}
+        attributes = {REDRIVES: str(redrives + 1)}
         deps.queue(source_name).send(message.body, delay_seconds=60 * 2 ** redrives, attributes=attributes)
         log_json(log, logging.WARNING, "dead_letter_redriven", queue=source_name, message_id=message.message_id,
-                 redrives=redrives + 1, reason=message.attributes.get("mcd-reason"))
+                 redrives=redrives + 1, reason=message.attributes.get(REASON))
         counts["redriven"] += 1
         return
-    reason = message.attributes.get("mcd-reason") or f"failed after {redrives} redrives"
+    reason = message.attributes.get(REASON) or f"failed after {redrives} redrives"
     key = dead_letter_key(source_name, deps.now(), message.message_id or f"{deps.clock():.6f}")
     deps.archive.put(key, json.dumps({"reason": reason, "queue": source_name, "redrives": redrives,
                                       "body": message.body}))
     log_json(log, logging.ERROR, "dead_letter_stored", queue=source_name, key=key, reason=reason)
     counts["stored"] += 1
     surface(deps, source_name, key, reason, message.body, message_id=message.message_id)
-
-
-def surface(deps: Deps, queue: str, key: str, reason: str, body: str, *, message_id: str | None = None) -> None:
-    """Make a stored dead letter seen: still report the change it carried, and alert once in Slack.
-
-    ``queue`` is the source queue (``dispatch_queue``, ``lookup_queue``, ``slack_queue``), ``key`` the
-    archive key the message was stored under (one alert per key), ``body`` the message as stored. Also
-    called by the Slack sender for the alerts it stores itself. Never raises: the dead letter is
-    already safe in S3, and a failure here is logged.
-    """
-    reported: list[str] = []
-    try:
-        if queue == "lookup_queue":
-            reported = _still_report_job(deps, body)
-        elif queue == "dispatch_queue":
-            reported = _still_report_notification(deps, body)
-    except Exception as error:
-        log_json(log, logging.ERROR, "dead_letter_not_reported", queue=queue, key=key,
-                 error=f"{type(error).__name__}: {str(error)[:300]}")
-    try:
-        subject = _undelivered_alert(body) if queue == "slack_queue" else None
-        if subject is None and queue == "slack_queue" and _is_operational(body):
-            # An operational alert that could not be delivered: kept and logged, never alerted again (no loop).
-            log_json(log, logging.ERROR, "operational_alert_dead_lettered", key=key, reason=reason,
-                     action="stored in S3 and logged only")
-            return
-        from chalicelib.stages.shared.emit import emit_operational
-
-        emit_operational(deps, dead_letter_alert(deps, queue, key, reason, message_id=message_id,
-                                                 reported=reported, subject=subject))
-    except Exception as error:
-        log_json(log, logging.ERROR, "dead_letter_alert_failed", queue=queue, key=key, reason=reason,
-                 error=f"{type(error).__name__}: {str(error)[:300]}")
-
-
-def dead_letter_alert(deps: Deps, queue: str, key: str, reason: str, *, message_id: str | None = None,
-                      reported: list[str] | None = None, subject: str | None = None) -> Any:
-    """The operational ``dead_letter`` outcome for one stored dead letter (its id derives from ``key``)."""
-    from chalicelib.core.outcomes import DEAD_LETTER, Outcome
-    from chalicelib.core.timeutil import iso
-
-    extra: dict[str, Any] = {"queue": queue}
-    if message_id:
-        extra["message_id"] = message_id[:200]
-    if reported:
-        extra["still_reported"] = reported[:20]
-    if subject:
-        extra["undelivered"] = subject
-    return Outcome(
-        kind=DEAD_LETTER,
-        outcome_id="dl:" + hashlib.sha256(key.encode()).hexdigest()[:32],
-        at=iso(deps.now()) or "",
-        region=deps.env.home_region,
-        reason=reason[:1000],
-        archive_bucket=deps.archive.bucket,
-        archive_key=key,
-        partition=_partition(deps.env.home_region),
-        extra=extra,
-    )
-
-
-def _partition(region: str) -> str:
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("cn-"):
-        return "aws-cn"
-    return "aws"
-
-
-def _json_object(body: Any) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body) if isinstance(body, (str, bytes)) else body
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _is_operational(body: str) -> bool:
-    """A Slack job carrying an operational alert (a dead letter's own alert)."""
-    from chalicelib.core.outcomes import OPERATIONAL_KINDS
-
-    outcome = (_json_object(body) or {}).get("outcome")
-    return isinstance(outcome, dict) and outcome.get("kind") in OPERATIONAL_KINDS
-
-
-def _undelivered_alert(body: str) -> str | None:
-    """What an undelivered Slack job was about (``manual_change AWS::EC2::SecurityGroup sg-1 ...``)."""
-    from chalicelib.core.outcomes import OPERATIONAL_KINDS
-
-    outcome = (_json_object(body) or {}).get("outcome")
-    if not isinstance(outcome, dict) or outcome.get("kind") in OPERATIONAL_KINDS:
-        return None
-    parts = [outcome.get(k) for k in ("kind", "resource_type", "resource_id", "event_name", "principal_arn")]
-    return " ".join(str(p) for p in parts if isinstance(p, (str, int)) and p != "")[:300] or "an alert"
-
-
-WATCH_LOST = "its suppression was being checked for a person's late call when the check kept failing"
-
-
-def _still_report_job(deps: Deps, body: str) -> list[str]:
-    """A change whose lookups kept crashing is still a change: report it without an author."""
-    from chalicelib.core.jobs import LookupJob
-    from chalicelib.core.outcomes import UNATTRIBUTED_CHANGE
-    from chalicelib.stages.lookup import build_outcome
-    from chalicelib.stages.shared.emit import emit
-
-    data = _json_object(body)
-    if data is None:
-        return []  # unreadable: kept in S3 with its reason, nothing more can be said
-    try:
-        job = LookupJob.from_json(data)
-    except Exception:  # a job too damaged to read: the stored copy and the alert are what remains
-        return []
-    if job.is_watch:  # a suppression that could not be checked to the end is no longer silence
-        emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, deps.now(), None, unverified=WATCH_LOST),
-             revision=job.revision + 1)
-        return [_label(job.change)]
-    if job.is_followup:
-        return []  # its alert was posted
-    emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, deps.now(), None))
-    return [_label(job.change)]
-
-
-def _still_report_notification(deps: Deps, body: str) -> list[str]:
-    """The changes of a notification that could not be dispatched, reported without an author.
-
-    What can be parsed is reported (an oversized item from its ``configurationItemSummary``); items
-    already queued for attribution (``ci#`` marker) are left to the lookup stage, which reports them.
-    """
-    from chalicelib.core.jobs import LookupJob, change_key
-    from chalicelib.core.model import ConfigChange
-    from chalicelib.core.outcomes import UNATTRIBUTED_CHANGE
-    from chalicelib.core.timeutil import parse_time
-    from chalicelib.parsing.config_notifications import parse_config_message
-    from chalicelib.stages.lookup import build_outcome
-    from chalicelib.stages.shared.emit import emit
-
-    data = _json_object(body)
-    if data is None:
-        return []
-    text = data.get("message")
-    if text is None and isinstance(data.get("archive_key"), str):
-        text = deps.archive.get_text(data["archive_key"], data.get("archive_bucket"))  # size-capped read
-    if not isinstance(text, (str, dict)):
-        return []
-    ignored = deps.settings().ignored_resource_types
-    arrived = parse_time(data.get("received_at")) or deps.now()
-    reported = []
-    for item in parse_config_message(text, f"sns:{data.get('message_id', '')}"):
-        if not isinstance(item, ConfigChange) or not item.resource_id or not item.resource_type:
-            continue
-        if item.resource_type.lower() in ignored:
-            continue
-        key = change_key(item)
-        if deps.state.get(f"ci#{key}", "dispatched") is not None:
-            continue
-        job = LookupJob(change=item, change_key=key, arrived_at=arrived,
-                        archive_bucket=data.get("archive_bucket"), archive_key=data.get("archive_key"))
-        emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, deps.now(), None))
-        reported.append(_label(item))
-    return reported
-
-
-def _label(change: Any) -> str:
-    return f"{change.resource_type or '?'} {change.resource_id or '?'}"[:300]

@@ -43,13 +43,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chalicelib.adapters import slack as slack_api
-from chalicelib.adapters.archive import dead_letter_key
 from chalicelib.adapters.queues import Message
 from chalicelib.bootstrap import Deps
+from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.outcomes import OPERATIONAL_KINDS, UNATTRIBUTED_CHANGE, Outcome
 from chalicelib.core.settings import Destination, Settings
 from chalicelib.core.timeutil import parse_time
+from chalicelib.stages.shared.dead_letter_notices import surface
+from chalicelib.stages.shared.queues import SLACK_QUEUE
+from chalicelib.stages.shared.state_keys import LAST, POSTED, burst_marker, post_marker
 
 log = logging.getLogger("mcd.slack")
 
@@ -159,7 +162,7 @@ def slack_send(deps: Deps) -> dict[str, int]:
 
 
 def _collect(run: _Run) -> list[_Entry]:
-    queue = run.deps.queue("slack_queue")
+    queue = run.deps.queue(SLACK_QUEUE)
     entries: list[_Entry] = []
     seen: set[tuple[str, str]] = set()
     while len(entries) < MAX_COLLECT:
@@ -205,12 +208,12 @@ def _entry_for(run: _Run, message: Message, seen: set[tuple[str, str]]) -> _Entr
                 log_json(log, logging.WARNING, "alert_not_routed", outcome_id=outcome.outcome_id, kind=outcome.kind)
             return None
         if len(targets) > 1:
-            deps.queue("slack_queue").send_many([{**body, "destination": t.name} for t in targets])
+            deps.queue(SLACK_QUEUE).send_many([{**body, "destination": t.name} for t in targets])
             log_json(log, logging.INFO, "slack_fanned_out", outcome_id=outcome.outcome_id,
                      destinations=[t.name for t in targets])
             return None
         dest = targets[0].name
-    if (dest, outcome.outcome_id) in seen or deps.state.get(f"post#{dest}#{outcome.outcome_id}", "posted"):
+    if (dest, outcome.outcome_id) in seen or deps.state.get(post_marker(dest, outcome.outcome_id), POSTED):
         run.counts["duplicates"] += 1
         return None
     return _Entry(outcome, dest, attempt, message, since, odd_answers)
@@ -333,7 +336,7 @@ def _earlier_alert(deps: Deps, destination: Destination, members: list[_Entry]) 
         if entry.outcome.outcome_id.startswith("ct:"):
             continue
         for event_id in entry.outcome.event_ids:
-            found = deps.state.get(f"post#{destination.name}#ct:{event_id.lower()}", "posted")
+            found = deps.state.get(post_marker(destination.name, f"ct:{event_id.lower()}"), POSTED)
             if not found:
                 continue
             ts, level = found.get("ts"), found.get("level") or "low"
@@ -361,7 +364,7 @@ def _current_burst(deps: Deps, dest: str, key: str, window: int) -> _Burst | Non
     """The burst record of the last post to ``dest`` for ``key``, while its window is open."""
     if window <= 0:
         return None
-    found = deps.state.get(f"burst#{dest}#{key}", "last")
+    found = deps.state.get(burst_marker(dest, key), LAST)
     if not found:
         return None
     now = deps.clock()
@@ -432,10 +435,10 @@ def _update_burst_message(run: _Run, destination: Destination, key: str, members
     now = deps.clock()
     level = max(burst.level, _level(e.outcome for e in members), key=SEVERITY_RANK.__getitem__)
     _mark(deps, destination.name, members, now, burst.ts, level)
-    deps.state.put(f"burst#{destination.name}#{key}", "last", now, ttl_days=1, at=f"{burst.at:.3f}", ts=burst.ts,
+    deps.state.put(burst_marker(destination.name, key), LAST, now, ttl_days=1, at=f"{burst.at:.3f}", ts=burst.ts,
                    channel=burst.channel, outcomes=_stored(combined), count=str(total),
                    updates=str(min(burst.updates + 1, MAX_COUNTER)), level=level)
-    deps.queue("slack_queue").delete([e.message for e in members])
+    deps.queue(SLACK_QUEUE).delete([e.message for e in members])
     log_json(log, logging.INFO, "slack_updated", destination=destination.name, alerts=len(members),
              burst_alerts=total, outcome_ids=[e.outcome.outcome_id for e in members])
     run.counts["posted"] += len(members)
@@ -508,8 +511,8 @@ def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry]
     channel = result.channel or destination.channel or ""
     if destination.type == "bot" and result.ts and _SLACK_TS.match(result.ts) and _CHANNEL.match(channel):
         record.update(ts=result.ts, channel=channel, outcomes=_stored([e.outcome for e in members]), updates="0")
-    deps.state.put(f"burst#{destination.name}#{key}", "last", now, ttl_days=1, **record)
-    deps.queue("slack_queue").delete([e.message for e in members])
+    deps.state.put(burst_marker(destination.name, key), LAST, now, ttl_days=1, **record)
+    deps.queue(SLACK_QUEUE).delete([e.message for e in members])
     log_json(log, logging.INFO, "slack_posted", destination=destination.name, alerts=len(members),
              outcome_ids=[e.outcome.outcome_id for e in members])
     run.counts["posted"] += len(members)
@@ -518,7 +521,7 @@ def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry]
 
 def _mark(deps: Deps, dest: str, members: list[_Entry], now: float, ts: str, level: str) -> None:
     for entry in members:
-        deps.state.put(f"post#{dest}#{entry.outcome.outcome_id}", "posted", now, ts=ts, level=level)
+        deps.state.put(post_marker(dest, entry.outcome.outcome_id), POSTED, now, ts=ts, level=level)
 
 
 def _failed(run: _Run, destination: Destination, members: list[_Entry], result: slack_api.Delivery) -> None:
@@ -593,7 +596,7 @@ def _requeue(deps: Deps, members: list[_Entry], delay: float, *, retry: bool, si
     A new copy starts with a receive count of zero, so however long alerts wait this way they never
     reach the queue's ``maxReceiveCount`` (only a run that crashes counts towards it).
     """
-    queue = deps.queue("slack_queue")
+    queue = deps.queue(SLACK_QUEUE)
     bodies = [_job(e, attempt=e.attempt + 1 if retry else e.attempt, since=since, odd_answers=odd_answers)
               for e in members]
     queue.send_many(bodies, delay_seconds=min(max(0.0, delay), BACKOFF_MAX_SECONDS) if math.isfinite(delay)
@@ -608,7 +611,7 @@ def _dead_letter(run: _Run, members: list[_Entry], reason: str) -> None:
     ]
     log_json(log, logging.ERROR, "slack_dead_lettered", destination=members[0].destination, reason=reason,
              outcome_ids=[e.outcome.outcome_id for e in members], keys=keys)
-    run.deps.queue("slack_queue").delete([e.message for e in members])
+    run.deps.queue(SLACK_QUEUE).delete([e.message for e in members])
     run.counts["dead_lettered"] += len(members)
 
 
@@ -620,12 +623,9 @@ def _keep_unusable(run: _Run, message: Message, reason: str) -> None:
 
 def _store_dead(deps: Deps, body: str, reason: str, name: str) -> str:
     """Keep a job for a person in ``dead-letter/slack/<y>/<m>/<d>/<name>-<time>.json``; returns the key."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:150]
-    key = dead_letter_key("slack", deps.now(), f"{safe}-{deps.clock():.6f}")
-    deps.archive.put(key, json.dumps({"reason": reason, "queue": "slack_queue", "body": body}))
-    from chalicelib.stages.dead_letters import surface
-
-    surface(deps, "slack_queue", key, reason, body)
+    key = dead_letter_key("slack", deps.now(), f"{name[:150]}-{deps.clock():.6f}")
+    deps.archive.put(key, json.dumps({"reason": reason, "queue": SLACK_QUEUE, "body": body}))
+    surface(deps, SLACK_QUEUE, key, reason, body)
     return key
 
 

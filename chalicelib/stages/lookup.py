@@ -23,16 +23,17 @@ from datetime import datetime, timedelta
 from chalicelib.adapters.queues import Message
 from chalicelib.bootstrap import Deps
 from chalicelib.core import attribution as attr
-from chalicelib.core import trust
+from chalicelib.core.change_outcomes import build_outcome
 from chalicelib.core.jobs import MAX_CARRIED, READ_TO_END, LookupJob
 from chalicelib.core.logs import log_json
 from chalicelib.core.model import TrailEvent
-from chalicelib.core.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE, EventSummary, Outcome
+from chalicelib.core.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE
 from chalicelib.core.settings import Settings
 from chalicelib.core.timeutil import iso, parse_time
 from chalicelib.parsing.cloudtrail import parse_lookup_event
-from chalicelib.stages.ingest import previous_capture
+from chalicelib.stages.shared.captures import previous_capture
 from chalicelib.stages.shared.emit import emit
+from chalicelib.stages.shared.queues import LOOKUP_DLQ, LOOKUP_QUEUE, dead_letter
 
 log = logging.getLogger("mcd.lookup")
 
@@ -78,7 +79,7 @@ class _Pool:
 
 def lookup(deps: Deps) -> dict[str, int]:
     deadline = deps.deadline()
-    queue = deps.queue("lookup_queue")
+    queue = deps.queue(LOOKUP_QUEUE)
     counts = {"jobs": 0, "decided": 0, "waiting": 0, "unattributed": 0, "followups": 0}
     messages = _drain(queue)
     if not messages:
@@ -116,7 +117,7 @@ def _after_failure(deps: Deps, settings: Settings, members: list[tuple[LookupJob
                    counts: dict[str, int]) -> None:
     """Try again on the usual schedule; a change whose lookups keep failing is still reported at give-up."""
     now = deps.now()
-    queue = deps.queue("lookup_queue")
+    queue = deps.queue(LOOKUP_QUEUE)
     for job, message in members:
         if job.is_watch:
             if now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
@@ -234,7 +235,7 @@ def _conclude(deps: Deps, settings: Settings, job: LookupJob, message: Message, 
         counts["unattributed"] += 1
         emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None,
                                  unverified=_unverified(found, complete, job)))
-        deps.queue("lookup_queue").delete([message])
+        deps.queue(LOOKUP_QUEUE).delete([message])
     else:
         counts["waiting"] += 1
         _requeue(deps, job.retried(next_attempt(job, now, settings)), None, message, now)
@@ -430,7 +431,7 @@ def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attributi
            now: datetime, *, complete: bool) -> None:
     """Keep checking a suppression until the give-up time: a person's call seen later makes it an alert;
     evidence that cannot be completed by then makes it an unverified change."""
-    queue = deps.queue("lookup_queue")
+    queue = deps.queue(LOOKUP_QUEUE)
     if found is not None and found.verdict is None:
         outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=settings.trusted_principals)
         emit(deps, outcome, revision=job.revision + 1)
@@ -472,7 +473,7 @@ def _follow_up(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attri
             capture = job.change.capture_time or now
             _requeue(deps, job, max(now + WATCH_EVERY, _on_grid(capture + SETTLED_AFTER)), message, now)
         else:
-            deps.queue("lookup_queue").delete([message])  # the alert stands
+            deps.queue(LOOKUP_QUEUE).delete([message])  # the alert stands
         return
     if found is not None and found.verdict is None:
         ids = {e.event_id for e in found.events if e.event_id}
@@ -483,56 +484,9 @@ def _follow_up(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attri
             job = replace(job, decided_event_ids=merged, revision=job.revision + 1)
     done = job.attempts + 1
     if done >= len(FOLLOWUP_DELAYS):
-        deps.queue("lookup_queue").delete([message])
+        deps.queue(LOOKUP_QUEUE).delete([message])
         return
     _requeue(deps, replace(job, attempts=done, not_before=_followup_time(now, done)), None, message, now)
-
-
-def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribution | None,
-                  unverified: str | None = None, trusted_patterns: tuple[str, ...] = ()) -> Outcome:
-    change = job.change
-    principal = found.principal if found else None
-    events = found.events if found else ()
-    return Outcome(
-        kind=kind,
-        outcome_id=f"ci:{job.change_key}",
-        at=iso(now) or "",
-        account=change.account,
-        region=change.region,
-        resource_type=change.resource_type,
-        resource_id=change.resource_id,
-        resource_name=change.resource_name,
-        resource_arn=change.arn,
-        change_type=change.change_type,
-        capture_time=iso(change.capture_time),
-        principal_arn=principal.arn if principal else None,
-        principal=principal.to_json() if principal else None,
-        event_ids=tuple(e.event_id for e in events if e.event_id),
-        events=tuple(event_summary(e) for e in events),
-        event_name=events[-1].event_name if events else None,
-        reason=found.verdict if found else None,
-        changed_properties=tuple(p.to_json() for p in change.changed_properties),
-        archive_bucket=job.archive_bucket,
-        archive_key=job.archive_key,
-        partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
-        extra={**_extra(found, unverified), **trust.trusted_role_mark(kind, change, trusted_patterns)},
-    )
-
-
-def _extra(found: attr.Attribution | None, unverified: str | None) -> dict[str, str]:
-    extra = {"attributed_via": found.via} if found else {}
-    if unverified:
-        extra["unverified"] = unverified
-    return extra
-
-
-def event_summary(event: TrailEvent) -> EventSummary:
-    return EventSummary(
-        event_id=event.event_id, event_name=event.event_name, event_time=iso(event.event_time),
-        event_source=event.event_source, region=event.region, source_ip=event.source_ip,
-        user_agent=event.user_agent, error_code=event.error_code, error_message=event.error_message,
-        request_parameters=event.raw.get("requestParameters"),
-    )
 
 
 def _read_job(message: Message, deps: Deps) -> LookupJob | None:
@@ -541,7 +495,7 @@ def _read_job(message: Message, deps: Deps) -> LookupJob | None:
     except Exception as error:  # any damage to a job dead-letters that job, never the run
         reason = f"unreadable lookup job: {type(error).__name__}: {str(error)[:200]}"
         log_json(log, logging.ERROR, "lookup_job_dead_lettered", message_id=message.message_id, reason=reason)
-        deps.queue("lookup_dlq").send(message.body, attributes={"mcd-reason": reason[:250], "mcd-permanent": "true"})
+        dead_letter(deps, LOOKUP_DLQ, message.body, reason, permanent=True)
         return None
 
 
@@ -550,7 +504,7 @@ def _requeue(deps: Deps, job: LookupJob, when: datetime | None, message: Message
     if when is not None:
         job = replace(job, not_before=when)
     delay = ((job.not_before or now) - now - EARLY).total_seconds()
-    queue = deps.queue("lookup_queue")
+    queue = deps.queue(LOOKUP_QUEUE)
     queue.send(job.to_json(), delay_seconds=max(0.0, delay))
     if message is not None:
         queue.delete([message])

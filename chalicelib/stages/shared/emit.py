@@ -10,6 +10,8 @@ from chalicelib.bootstrap import Deps
 from chalicelib.core.jobs import trim_property
 from chalicelib.core.logs import log_json, log_outcome
 from chalicelib.core.outcomes import Outcome
+from chalicelib.stages.shared.queues import SLACK_QUEUE
+from chalicelib.stages.shared.state_keys import OPERATIONAL, outcome_marker
 
 log = logging.getLogger("mcd.emit")
 
@@ -21,15 +23,15 @@ def emit(deps: Deps, outcome: Outcome, *, revision: int = 0) -> bool:
     the Slack sender's own marker keeps the post single.
     """
     sk = "outcome" if revision == 0 else f"outcome#r{revision}"
-    if deps.state.get(f"out#{outcome.outcome_id}", sk) is not None:
+    if deps.state.get(outcome_marker(outcome.outcome_id), sk) is not None:
         log_json(log, logging.INFO, "duplicate_outcome_skipped", outcome_id=outcome.outcome_id)
         return False
     data = outcome.to_json()
     data["revision"] = revision
     log_outcome(data)
     if outcome.is_alert:
-        deps.queue("slack_queue").send(json.dumps({"outcome": _fit(data)}, default=str))
-    deps.state.put(f"out#{outcome.outcome_id}", sk, deps.clock(), kind=outcome.kind)
+        deps.queue(SLACK_QUEUE).send(json.dumps({"outcome": _fit(data)}, default=str))
+    deps.state.put(outcome_marker(outcome.outcome_id), sk, deps.clock(), kind=outcome.kind)
     return True
 
 
@@ -42,13 +44,13 @@ def emit_operational(deps: Deps, alert: Outcome) -> bool:
     It is not an outcome of the detector's findings: it is logged on ``mcd.operational``, never on the
     outcome logger that the replay's ``outcomes.jsonl`` and dashboards read.
     """
-    if deps.state.get(f"out#{alert.outcome_id}", "operational") is not None:
+    if deps.state.get(outcome_marker(alert.outcome_id), OPERATIONAL) is not None:
         log_json(log, logging.INFO, "duplicate_operational_alert_skipped", outcome_id=alert.outcome_id)
         return False
     data = alert.to_json()
     log_json(logging.getLogger(OPERATIONAL_LOGGER), logging.ERROR, "operational_alert", alert=data)
-    deps.queue("slack_queue").send(json.dumps({"outcome": _fit(data)}, default=str))
-    deps.state.put(f"out#{alert.outcome_id}", "operational", deps.clock(), kind=alert.kind)
+    deps.queue(SLACK_QUEUE).send(json.dumps({"outcome": _fit(data)}, default=str))
+    deps.state.put(outcome_marker(alert.outcome_id), OPERATIONAL, deps.clock(), kind=alert.kind)
     return True
 
 
