@@ -1,4 +1,8 @@
-"""CloudTrail ``LookupEvents``: paginated, paced to 2 calls/s per account and region, throttle-aware."""
+"""CloudTrail ``LookupEvents``: paginated, throttle-aware, paced to 2 calls/s per region.
+
+The limit is per account and region; every call of this client uses the detector's own credentials (one
+account), so pacing per region keeps each account-and-region pair within it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from chalicelib.parsing.cloudtrail import parse_lookup_event
 
 log = logging.getLogger(__name__)
 
-MIN_INTERVAL = 0.5  # LookupEvents allows 2 requests per second per account and region
+MIN_INTERVAL = 0.5  # LookupEvents allows 2 requests per second per account and region; one account here
 BACKOFF = (1.0, 2.0, 4.0)
 
 

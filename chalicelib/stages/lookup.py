@@ -49,6 +49,12 @@ MAX_JOBS_PER_RUN = 2000
 MAX_NAMES = 3
 PAGES_PER_JOB_PER_RUN = 40  # a flooded resource reads on over later runs instead of starving the others
 FOLLOWUP_PAGES = 8
+RETRY_STEPS: tuple[tuple[timedelta | None, timedelta], ...] = (
+    (timedelta(minutes=20), timedelta(minutes=1)),  # (while the job is younger than, look every)
+    (timedelta(minutes=45), timedelta(minutes=2)),
+    (None, timedelta(minutes=5)),
+)
+"""How often an item whose calls are not yet visible is looked up again, by time since it arrived."""
 SETTLED_AFTER = timedelta(minutes=15)  # CloudTrail's event history shows a call within this of its capture
 PASS_STARTED = "pass-started"
 CARRIED_RECORD_CHARS = 4000
@@ -390,14 +396,9 @@ def _on_grid(due: datetime) -> datetime:
 
 
 def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
-    """Every minute for 20 minutes, every 2 until 45, then every 5, ending at the give-up time."""
+    """The next look for calls not yet visible (``RETRY_STEPS``), never later than the give-up time."""
     age = now - job.arrived_at
-    if age < timedelta(minutes=20):
-        step = timedelta(minutes=1)
-    elif age < timedelta(minutes=45):
-        step = timedelta(minutes=2)
-    else:
-        step = timedelta(minutes=5)
+    step = next((every for until, every in RETRY_STEPS if until is None or age < until), RETRY_STEPS[-1][1])
     return min(now + step, job.arrived_at + timedelta(minutes=settings.give_up_minutes))
 
 
