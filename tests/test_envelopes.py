@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from chalicelib.core.errors import ConfigurationError, MalformedInput, McdError, PermanentError, RetryableError
+from chalicelib.core.errors import ConfigurationError, MalformedInput, McdError, RetryableError
 from chalicelib.parsing import envelopes as env
 
 LOGS = {"messageType": "DATA_MESSAGE", "owner": "210987654321", "logGroup": "trail", "logStream": "s",
@@ -121,12 +121,6 @@ def test_load_json_errors_are_actionable_and_never_take_a_prefix(text, fragment)
     assert fragment in str(caught.value)
 
 
-def test_strip_preamble():
-    assert env.strip_preamble('Summary:\n{"a":1}') == '{"a":1}'
-    assert env.strip_preamble('{"a":1}') == '{"a":1}'
-    assert env.strip_preamble("no json") == "no json"
-
-
 @pytest.mark.parametrize("obj, shape", [
     ({"awslogs": {"data": "H4sI"}}, env.AWSLOGS),
     ({"messageType": "DATA_MESSAGE", "logEvents": []}, env.LOGS_DATA),
@@ -202,7 +196,7 @@ def test_text_of_and_friends():
 
 def test_exception_tree():
     assert issubclass(MalformedInput, ValueError)
-    for error in (MalformedInput, RetryableError, PermanentError, ConfigurationError):
+    for error in (MalformedInput, RetryableError, ConfigurationError):
         assert issubclass(error, McdError)
 
 

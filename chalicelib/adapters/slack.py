@@ -50,8 +50,6 @@ DESTINATION_WEBHOOK_BODIES = ("no_service", "no_team", "team_disabled", "invalid
                               "channel_is_archived", "action_prohibited", "no_active_hooks",
                               "posting_to_general_channel_denied", "invalid_auth", "token_revoked",
                               "account_inactive", "user_not_found")
-PERMANENT_WEBHOOK_BODIES = (*DESTINATION_WEBHOOK_BODIES, "invalid_payload", "invalid_blocks",
-                            "invalid_blocks_format", "too_many_attachments", "no_text")
 # Web API error codes that refuse the token or channel (every message would get the same).
 DESTINATION_API_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                           "channel_not_found", "is_archived", "not_in_channel", "missing_scope", "invalid_token",

@@ -20,9 +20,5 @@ class RetryableError(McdError):
     """A transient failure (throttling, timeout, an item not visible yet): try again later."""
 
 
-class PermanentError(McdError):
-    """A failure that retrying cannot fix (access denied, missing resource): report and drop."""
-
-
 class ConfigurationError(McdError):
     """The detector is deployed or configured wrongly (missing setting, bad trusted-principal pattern)."""

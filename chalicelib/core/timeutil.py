@@ -88,6 +88,3 @@ def iso(value: datetime | None) -> str | None:
     text = value.isoformat()  # 2024-03-12T14:02:11[.123456]+00:00
     return (text[:23] if value.microsecond else text[:19]) + "Z"
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

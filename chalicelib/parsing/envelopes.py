@@ -256,12 +256,6 @@ def decode_kinesis_data(data: str) -> bytes:
     return maybe_decompress(b64decode(data))
 
 
-def strip_preamble(text: str) -> str:
-    """Drop the text before the first ``{`` (Config notifications delivered by e-mail)."""
-    start = text.find("{")
-    return text[start:] if start > 0 else text
-
-
 # --- recognising ------------------------------------------------------------------------------
 
 
