@@ -44,7 +44,7 @@ def test_defaults_follow_the_documented_meaning():
 
 
 def test_bundled_default_settings_file_is_valid():
-    path = Path(__file__).resolve().parents[1] / "chalicelib" / "default_settings.json"
+    path = Path(__file__).resolve().parents[2] / "chalicelib" / "default_settings.json"
     settings = Settings.from_dict(json.loads(path.read_text()))
     assert settings.trust_aws_services is True
     assert settings.trusted_principals == ()

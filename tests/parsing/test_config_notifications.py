@@ -17,7 +17,7 @@ from chalicelib.parsing.config_notifications import (
     parse_configuration_item,
 )
 
-EVENTS = Path(__file__).resolve().parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def load(name: str):

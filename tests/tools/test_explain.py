@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mcd_tools import explain
 
-EVENTS = Path(__file__).resolve().parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def lines(text: str) -> list[dict]:
