@@ -17,7 +17,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@touch $(STAMP)
 
 lint: setup
-	$(VENV)/bin/ruff check app.py chalicelib tests scripts
+	$(VENV)/bin/ruff check app.py chalicelib mcd_tools tests scripts
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/cfn-lint infra/stack.yaml
 
 test: setup lint

@@ -5,7 +5,7 @@ import os
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SNSEvent
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, stage_config
 
 app = Chalice(app_name="mcd")
 
@@ -30,8 +30,10 @@ class TolerantSNSEvent(SNSEvent):
 
 # Each handler imports only the stage it runs: a cold start compiles just what that function needs.
 
-# Decorator arguments are fixed at deploy time; the stage's environment supplies them.
-CONFIG_TOPIC = os.environ.get("MCD_CONFIG_TOPIC", "mcd-config-changes")
+# Decorator arguments are fixed at deploy time; the stage's environment supplies them. The topic is the
+# stage's own (config-changes-<stage>, as infra/stack.yaml names it) unless MCD_CONFIG_TOPIC names an
+# existing one: scripts/deploy.py sets it in chalice's environment (docs/configuration.md).
+CONFIG_TOPIC = stage_config.config_topic(os.environ)
 SIGNIN_PATTERN = {"source": [{"prefix": "aws."}], "detail-type": ["AWS Console Sign In via CloudTrail"]}
 API_CALL_PATTERN = {"source": [{"prefix": "aws."}], "detail-type": ["AWS API Call via CloudTrail"]}
 CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Configuration Item Change"]}
@@ -41,7 +43,7 @@ CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Confi
 def ingest(event):
     from chalicelib.stages.ingest import ingest as ingest_notification
 
-    return ingest_notification(event.to_dict(), bootstrap.deps())
+    return ingest_notification(event.to_dict(), bootstrap.deps(event.context))
 
 
 if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config already publishes to the SNS topic
@@ -51,7 +53,7 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
         from chalicelib.stages.ingest import config_event_as_sns
         from chalicelib.stages.ingest import ingest as ingest_notification
 
-        return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps())
+        return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps(event.context))
 
     config_event.event_class = TolerantCloudWatchEvent
 
@@ -60,49 +62,49 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
 def dispatch(event):
     from chalicelib.stages.dispatch import dispatch as dispatch_notifications
 
-    return dispatch_notifications(bootstrap.deps())
+    return dispatch_notifications(bootstrap.deps(event.context))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def lookup(event):
     from chalicelib.stages.lookup import lookup as attribute_changes
 
-    return attribute_changes(bootstrap.deps())
+    return attribute_changes(bootstrap.deps(event.context))
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))
 def dl_retry(event):
     from chalicelib.stages.dead_letters import dl_retry as retry_dead_letters
 
-    return retry_dead_letters(bootstrap.deps())
+    return retry_dead_letters(bootstrap.deps(event.context))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def slack_send(event):
     from chalicelib.stages.deliver import slack_send as send_to_slack
 
-    return send_to_slack(bootstrap.deps())
+    return send_to_slack(bootstrap.deps(event.context))
 
 
 @app.on_cw_event(SIGNIN_PATTERN)
 def console_signin(event):
     from chalicelib.stages.direct import direct
 
-    return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
+    return direct(event.to_dict(), bootstrap.deps(event.context), "eventbridge")
 
 
 @app.on_cw_event(API_CALL_PATTERN)
 def api_call(event):
     from chalicelib.stages.direct import direct
 
-    return direct(event.to_dict(), bootstrap.deps(), "eventbridge")
+    return direct(event.to_dict(), bootstrap.deps(event.context), "eventbridge")
 
 
 @app.lambda_function()
 def cloudwatch_logs(event, context):
     from chalicelib.stages.direct import direct
 
-    return direct(event, bootstrap.deps(), "cloudwatch_logs")
+    return direct(event, bootstrap.deps(context), "cloudwatch_logs")
 
 
 # Bad input is normal input: the stage code decides what to do with an odd envelope, not Chalice.
@@ -111,7 +113,9 @@ for _handler in (console_signin, api_call):
 ingest.event_class = TolerantSNSEvent
 
 if os.environ.get("MCD_LOCAL_ROUTES") == "1":  # chalice local --stage local only; never in dev/prod
-    from mcd_tools.local_routes import local
+    # The one place deployed code names the tools: the Lambda package has none (tests/e2e/test_package.py),
+    # and only the local stage, which scripts/deploy.py refuses to deploy, sets MCD_LOCAL_ROUTES.
+    from mcd_tools.local_routes import local  # noqa: TID251
 
     app.register_blueprint(local)
 

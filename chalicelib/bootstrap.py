@@ -1,7 +1,8 @@
 """Composition root: the stage's environment, settings, clock and adapters, built lazily and cached.
 
-``deps()`` is what the handlers in ``app.py`` use. Nothing here runs at import time. Tests and the
-replay build their own ``Deps`` with a simulated clock and hooks on the boto3 clients.
+``deps(context)`` is what the handlers in ``app.py`` use: the container's ``Deps``, timed for the
+invocation ``context`` belongs to. Nothing here runs at import time. Tests and the replay build their
+own ``Deps`` with a simulated clock and hooks on the boto3 clients.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.core.errors import ConfigurationError
+from chalicelib.stage_config import (
+    ACCOUNT_VARIABLE,
+    DEFAULT_BUDGET_SECONDS,
+    STAGE_VARIABLE,
+    FunctionArn,
+    StageNames,
+    invocation_budget,
+    invoked_function_arn,
+)
 
 if TYPE_CHECKING:
     from chalicelib.adapters.archive import Archive
@@ -35,7 +45,12 @@ SETTINGS_TTL_SECONDS = 60
 
 @dataclass(frozen=True)
 class Environment:
-    """Resource names and knobs from the stage's environment variables (set by ``.chalice/config.json``)."""
+    """Where the stage's resources are, and the run budget used without a Lambda context.
+
+    ``from_env`` derives every name from the stage, account and region (``stage_config.StageNames``),
+    as ``infra/stack.yaml`` creates them; an ``MCD_*`` variable, when set, overrides its name (the
+    replay, the demo and the tests point the code at resources of their own that way).
+    """
 
     home_region: str
     dispatch_queue_url: str
@@ -48,29 +63,54 @@ class Environment:
     state_table: str
     slack_secret: str
     settings_ref: str
-    budget_seconds: float
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS
+    stage: str = ""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Environment:
-        def need(key: str) -> str:
+    def from_env(cls, environ: Mapping[str, str], function_arn: str = "") -> Environment:
+        """The environment of a stage: ``MCD_STAGE``, the account and region, and any ``MCD_*`` overrides.
+
+        The account and partition come from ``function_arn`` (the Lambda context's ARN) or
+        ``MCD_ACCOUNT_ID`` (``chalice local``); the region from ``AWS_REGION``. Without ``MCD_STAGE``
+        nothing is derived: every resource variable must be set, and the settings and secret default
+        to none, as before names were derived.
+        """
+        arn = FunctionArn.parse(function_arn)
+        home_region = (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+                       or (arn.region if arn else "") or "us-east-1")
+        stage = environ.get(STAGE_VARIABLE, "").strip()
+        account = environ.get(ACCOUNT_VARIABLE, "").strip() or (arn.account if arn else "")
+        names = StageNames(stage, account, home_region, arn.partition if arn else "aws") if stage else None
+
+        def pick(key: str, derive: Callable[[StageNames], str], needs_account: bool = True) -> str:
             value = environ.get(key, "").strip()
-            if not value:
-                raise ConfigurationError(f"environment variable {key} is not set (see docs/configuration.md)")
-            return value
+            if value:
+                return value
+            if names is None:
+                raise ConfigurationError(f"environment variable {key} is not set, nor {STAGE_VARIABLE} to derive it "
+                                         "(see docs/configuration.md)")
+            if needs_account and not names.account:
+                raise ConfigurationError(f"{key} is not set and the account to derive it from is unknown: run in "
+                                         f"Lambda, or set {ACCOUNT_VARIABLE} (see docs/configuration.md)")
+            return derive(names)
+
+        def optional(key: str, derive: Callable[[StageNames], str]) -> str:
+            value = environ.get(key, "").strip()
+            return value or (derive(names) if names is not None else "")
 
         return cls(
-            home_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            dispatch_queue_url=need("MCD_DISPATCH_QUEUE_URL"),
-            dispatch_dlq_url=need("MCD_DISPATCH_DLQ_URL"),
-            lookup_queue_url=need("MCD_LOOKUP_QUEUE_URL"),
-            lookup_dlq_url=need("MCD_LOOKUP_DLQ_URL"),
-            slack_queue_url=need("MCD_SLACK_QUEUE_URL"),
-            slack_dlq_url=need("MCD_SLACK_DLQ_URL"),
-            archive_bucket=need("MCD_ARCHIVE_BUCKET"),
-            state_table=need("MCD_STATE_TABLE"),
-            slack_secret=environ.get("MCD_SLACK_SECRET", "").strip(),
-            settings_ref=environ.get("MCD_SETTINGS", "").strip(),
-            budget_seconds=float(environ.get("MCD_BUDGET_SECONDS", "45")),
+            home_region=home_region,
+            dispatch_queue_url=pick("MCD_DISPATCH_QUEUE_URL", lambda n: n.queue_url("dispatch_queue")),
+            dispatch_dlq_url=pick("MCD_DISPATCH_DLQ_URL", lambda n: n.queue_url("dispatch_dlq")),
+            lookup_queue_url=pick("MCD_LOOKUP_QUEUE_URL", lambda n: n.queue_url("lookup_queue")),
+            lookup_dlq_url=pick("MCD_LOOKUP_DLQ_URL", lambda n: n.queue_url("lookup_dlq")),
+            slack_queue_url=pick("MCD_SLACK_QUEUE_URL", lambda n: n.queue_url("slack_queue")),
+            slack_dlq_url=pick("MCD_SLACK_DLQ_URL", lambda n: n.queue_url("slack_dlq")),
+            archive_bucket=pick("MCD_ARCHIVE_BUCKET", lambda n: n.archive_bucket),
+            state_table=pick("MCD_STATE_TABLE", lambda n: n.state_table, needs_account=False),
+            slack_secret=optional("MCD_SLACK_SECRET", lambda n: n.slack_secret),
+            settings_ref=optional("MCD_SETTINGS", lambda n: n.settings_ref),
+            stage=stage,
         )
 
 
@@ -86,12 +126,22 @@ class Deps:
         self._cache: dict[str, Any] = {}
         self.memory: dict[str, Any] = {}  # what a warm container remembers between invocations
         self._settings: tuple[float, Settings] | None = None
+        self.budget_seconds = env.budget_seconds  # this invocation's; ``for_invocation`` sets it
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
 
+    def for_invocation(self, context: Any) -> Deps:
+        """Time the coming run by ``context`` (see ``stage_config.invocation_budget``); returns ``self``.
+
+        One Lambda container runs one invocation at a time, so the cached ``Deps`` carries the budget.
+        """
+        self.budget_seconds = invocation_budget(context, self.env.budget_seconds)
+        return self
+
     def deadline(self, budget: float | None = None) -> float:
-        return self.clock() + (budget if budget is not None else self.env.budget_seconds)
+        """When a run stops taking new work: now plus ``budget``, or plus this invocation's budget."""
+        return self.clock() + (budget if budget is not None else self.budget_seconds)
 
     def _memo(self, key: str, build: Callable[[], Any]) -> Any:
         if key not in self._cache:
@@ -175,12 +225,17 @@ class Deps:
 _deps: Deps | None = None
 
 
-def deps() -> Deps:
+def deps(context: Any = None) -> Deps:
+    """The container's ``Deps``, timed for the invocation of ``context`` (the Lambda context, if any).
+
+    The first call builds the environment; a real context's function ARN names the account the
+    resource names are derived from.
+    """
     global _deps
     if _deps is None:
         logging.getLogger("mcd").setLevel(logging.INFO)
-        _deps = Deps(Environment.from_env(os.environ))
-    return _deps
+        _deps = Deps(Environment.from_env(os.environ, invoked_function_arn(context)))
+    return _deps.for_invocation(context)
 
 
 def install(custom: Deps) -> None:

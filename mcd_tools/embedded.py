@@ -2,8 +2,9 @@
 
 The server runs in this process (a thread), so the replay's simulated clock also governs its SQS
 delays and visibility timeouts. ``chalice deploy --stage local`` runs as a subprocess against it,
-from a copy of the project under ``out/demo-project`` whose local stage is pointed at the stack's
-outputs; the copy keeps Chalice's packaging cache, so only the first demo waits for it.
+from a copy of the project under ``out/demo-project``, as ``scripts/deploy.py`` runs it: the functions
+derive the stack's names themselves and the Config topic comes through ``MCD_CONFIG_TOPIC``. The copy
+keeps Chalice's packaging cache, so only the first demo waits for it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.bootstrap import Environment
+from chalicelib.stage_config import TOPIC_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_COPY = ROOT / "out" / "demo-project"
@@ -81,11 +83,12 @@ def deploy_stack(region: str, stage: str = "local") -> dict[str, str]:
 
 
 def environment_from(variables: dict[str, str], region: str) -> Environment:
+    """The stage environment with the stack's outputs as explicit ``MCD_*`` overrides (the in-process run)."""
     return Environment.from_env({**variables, "AWS_REGION": region})
 
 
 def chalice_deploy(variables: dict[str, str], region: str, stage: str = "local") -> tuple[bool, str]:
-    """``chalice deploy`` of a project copy whose stage points at the stack; (succeeded, summary)."""
+    """``chalice deploy`` of a project copy subscribed to the stack's Config topic; (succeeded, summary)."""
     PROJECT_COPY.mkdir(parents=True, exist_ok=True)
     for name in ("app.py", "requirements.txt"):
         shutil.copy2(ROOT / name, PROJECT_COPY / name)
@@ -94,13 +97,12 @@ def chalice_deploy(variables: dict[str, str], region: str, stage: str = "local")
                     ignore=shutil.ignore_patterns("__pycache__", "devtools"))
     (PROJECT_COPY / ".chalice").mkdir(exist_ok=True)
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    stage_env = config["stages"][stage]["environment_variables"]
-    stage_env.update(variables)
-    stage_env.pop("MCD_LOCAL_ROUTES", None)  # the debug routes are for `chalice local`, not a deployment
+    config["stages"][stage]["environment_variables"].pop("MCD_LOCAL_ROUTES", None)  # for `chalice local` only
     (PROJECT_COPY / ".chalice" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     chalice = Path(sys.executable).with_name("chalice")
+    env = {**os.environ, "AWS_DEFAULT_REGION": region, TOPIC_VARIABLE: variables[env_name("McdConfigTopic")]}
     proc = subprocess.run([str(chalice), "deploy", "--stage", stage], cwd=PROJECT_COPY, capture_output=True,
-                          text=True, env={**os.environ, "AWS_DEFAULT_REGION": region}, timeout=600)
+                          text=True, env=env, timeout=600)
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     return proc.returncode == 0, "\n".join(lines[-12:])
 

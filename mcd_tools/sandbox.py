@@ -66,5 +66,5 @@ def create_resources(client: Any, region: str, *, prefix: str = "mcd-replay",
         slack_queue_url=urls["slack"], slack_dlq_url=urls["slack_dlq"],
         archive_bucket=bucket, state_table=table,
         slack_secret=secret_name if slack_secret_value is not None else "",
-        settings_ref=f"ssm:{settings_name}", budget_seconds=45.0,
+        settings_ref=f"ssm:{settings_name}",  # the budget: DEFAULT_BUDGET_SECONDS, as without a Lambda context
     )

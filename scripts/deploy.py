@@ -5,8 +5,10 @@
     python scripts/deploy.py teardown --stage dev [--yes]
 
 ``deploy`` creates or updates the CloudFormation stack ``mcd-<stage>`` from ``infra/stack.yaml``,
-writes its outputs into ``.chalice/config.json`` (``stages.<stage>.environment_variables``, only
-the MCD_* keys below), then runs ``chalice deploy --stage <stage>``.
+checks that the stack's outputs are the names the functions derive from stage, account and region
+(``chalicelib/stage_config.py``), then runs ``chalice deploy --stage <stage>`` with the stack's
+Config topic as ``MCD_CONFIG_TOPIC`` in chalice's environment (``app.py`` subscribes ``ingest`` to
+it). Nothing is written into the working tree.
 
 ``teardown`` runs ``chalice delete --stage <stage>``, empties the archive bucket (every version)
 and deletes the stack. Tearing down ``prod`` needs ``--yes`` (or typing the stage name at a prompt).
@@ -18,7 +20,6 @@ whole thing runs against a moto server: ``AWS_ENDPOINT_URL=http://127.0.0.1:5000
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import re
@@ -29,12 +30,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # for chalicelib.stage_config (standard library only)
+
+from chalicelib.stage_config import ACCOUNT_VARIABLE, TOPIC_VARIABLE, StageNames  # noqa: E402
+
 TEMPLATE = ROOT / "infra" / "stack.yaml"
 CONFIG = ROOT / ".chalice" / "config.json"
 STAGES = ("dev", "prod", "local")
 PROTECTED_STAGES = ("prod",)
 
-# The single mapping from stack outputs to the stage's environment variables.
+# Each stack output and the environment variable that would override the name the functions derive.
 OUTPUT_TO_ENV: dict[str, str] = {
     "McdDispatchQueueUrl": "MCD_DISPATCH_QUEUE_URL",
     "McdDispatchDlqUrl": "MCD_DISPATCH_DLQ_URL",
@@ -68,24 +74,58 @@ def stack_name(stage: str) -> str:
 # Pure parts (tested in tests/test_infra.py)
 
 
-def apply_outputs(config: dict[str, Any], stage: str, outputs: dict[str, str]) -> dict[str, Any]:
-    """A copy of ``config`` whose stage environment holds the stack's outputs; nothing else changes."""
-    missing = sorted(name for name in OUTPUT_TO_ENV if not outputs.get(name))
-    if missing:
-        raise DeployError(f"stack {stack_name(stage)} lacks the outputs {', '.join(missing)}")
+def stage_environment(config: dict[str, Any], stage: str) -> dict[str, str]:
+    """The stage's environment variables in ``.chalice/config.json``; refuses a stage it does not have."""
     stages = config.get("stages") or {}
     if stage not in stages:
         raise DeployError(f".chalice/config.json has no stage {stage!r} (stages: {', '.join(sorted(stages))})")
-    updated = copy.deepcopy(config)
-    env = updated["stages"][stage].setdefault("environment_variables", {})
-    for output, variable in OUTPUT_TO_ENV.items():
-        env[variable] = str(outputs[output])
-    return updated
+    return dict((stages[stage] or {}).get("environment_variables") or {})
 
 
-def config_text(config: dict[str, Any]) -> str:
-    """The file's own formatting: two-space indent, key order kept, a final newline."""
-    return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+def derived_outputs(names: StageNames, config_topic_arn: str = "") -> dict[str, str]:
+    """The outputs the stack must have for ``names``: what the functions derive without being told.
+
+    ``config_topic_arn`` is the stack's ``ConfigTopicArn`` parameter (an existing topic), if given.
+    """
+    return {
+        "McdDispatchQueueUrl": names.queue_url("dispatch_queue"),
+        "McdDispatchDlqUrl": names.queue_url("dispatch_dlq"),
+        "McdLookupQueueUrl": names.queue_url("lookup_queue"),
+        "McdLookupDlqUrl": names.queue_url("lookup_dlq"),
+        "McdSlackQueueUrl": names.queue_url("slack_queue"),
+        "McdSlackDlqUrl": names.queue_url("slack_dlq"),
+        "McdArchiveBucket": names.archive_bucket,
+        "McdStateTable": names.state_table,
+        "McdSlackSecret": names.slack_secret,
+        "McdSettings": names.settings_ref,
+        "McdConfigTopic": config_topic_arn or names.config_topic_arn,
+    }
+
+
+def _comparable(output: str, value: str) -> str:
+    """A queue URL compares by its path (``/account/name``): emulators answer with hosts of their own."""
+    return "/" + value.split("://", 1)[-1].split("/", 1)[-1] if output.endswith(("QueueUrl", "DlqUrl")) else value
+
+
+def check_outputs(stage: str, outputs: dict[str, str], expected: dict[str, str]) -> None:
+    """Refuse a stack whose outputs are missing or differ from the derived names (the functions would miss them)."""
+    missing = sorted(name for name in OUTPUT_TO_ENV if not outputs.get(name))
+    if missing:
+        raise DeployError(f"stack {stack_name(stage)} lacks the outputs {', '.join(missing)}")
+    differing = [f"{name} is {outputs[name]}, derived {expected[name]}" for name in OUTPUT_TO_ENV
+                 if _comparable(name, outputs[name]) != _comparable(name, expected[name])]
+    if differing:
+        raise DeployError(f"stack {stack_name(stage)} does not have the names the functions derive "
+                          f"(chalicelib/stage_config.py): {'; '.join(differing)}")
+
+
+def stack_names(stack: dict[str, Any], stage: str, region: str) -> tuple[StageNames, str]:
+    """The names derived for the stack's account (read from its id, an ARN) and region; its ``ConfigTopicArn``."""
+    arn = str(stack.get("StackId") or "").split(":")
+    if len(arn) < 6 or arn[0] != "arn":
+        raise DeployError(f"stack {stack_name(stage)} has no readable StackId: {stack.get('StackId')!r}")
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters") or []}
+    return StageNames(stage, arn[4], region, arn[1] or "aws"), parameters.get("ConfigTopicArn", "")
 
 
 def template_parameters(template: str) -> list[str]:
@@ -242,10 +282,13 @@ def chalice_command() -> str:
     return found
 
 
-def run_chalice(action: str, stage: str, region: str) -> None:
+def run_chalice(action: str, stage: str, region: str, config_topic: str | None = None) -> None:
+    """Run chalice; ``config_topic`` becomes ``MCD_CONFIG_TOPIC``, which app.py reads when chalice loads it."""
     command = [chalice_command(), "--project-dir", str(ROOT), action, "--stage", stage]
     say(f"running {' '.join([Path(command[0]).name, *command[1:]])} (region {region})")
     env = {**os.environ, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    if config_topic:
+        env[TOPIC_VARIABLE] = config_topic
     result = subprocess.run(command, cwd=ROOT, env=env, check=False)
     if result.returncode != 0:
         raise DeployError(f"chalice {action} --stage {stage} failed (exit {result.returncode})")
@@ -260,31 +303,29 @@ def deploy(args: argparse.Namespace) -> None:
     region = sess.region_name
     say(f"stage {args.stage}, region {region}" + (f", endpoint {os.environ['AWS_ENDPOINT_URL']}"
                                                   if os.environ.get("AWS_ENDPOINT_URL") else ""))
-    config = json.loads(CONFIG.read_text())
-    stage_env = (config.get("stages", {}).get(args.stage) or {}).get("environment_variables") or {}
+    stage_env = stage_environment(json.loads(CONFIG.read_text()), args.stage)
     if stage_env.get("MCD_LOCAL_ROUTES") == "1" and not os.environ.get("AWS_ENDPOINT_URL") and not args.stack_only:
         raise DeployError(f"stage {args.stage} carries the unauthenticated `chalice local` debug routes "
                           "(MCD_LOCAL_ROUTES=1): deploy it only to an emulator (AWS_ENDPOINT_URL) or with --stack-only")
     given = dict(args.parameter or [])
     if args.config_topic_arn is not None:
         given["ConfigTopicArn"] = args.config_topic_arn
-    outputs = deploy_stack(sess.client("cloudformation"), args.stage, given)
-    config = json.loads(CONFIG.read_text())  # re-read: keep edits made while the stack deployed
-    updated = apply_outputs(config, args.stage, outputs)
-    before = config["stages"][args.stage].get("environment_variables", {})
-    changed = [v for v in OUTPUT_TO_ENV.values() if before.get(v) != updated["stages"][args.stage]
-               ["environment_variables"][v]]
-    if changed:
-        CONFIG.write_text(config_text(updated))
-        say(f"wrote {', '.join(changed)} to {CONFIG.relative_to(ROOT)} (stage {args.stage})")
-    else:
-        say(f"{CONFIG.relative_to(ROOT)} already holds the stack's outputs")
+    cfn = sess.client("cloudformation")
+    outputs = deploy_stack(cfn, args.stage, given)
+    stack = describe_stack(cfn, stack_name(args.stage))
+    assert stack is not None
+    names, topic_arn = stack_names(stack, args.stage, region)
+    check_outputs(args.stage, outputs, derived_outputs(names, topic_arn))
+    say(f"the stack's names are the ones the functions derive for account {names.account}, region {region}:")
     for output, variable in OUTPUT_TO_ENV.items():
         print(f"    {variable} = {outputs[output]}")
     if args.stack_only:
         say("--stack-only: not running chalice deploy")
+        if args.stage == "local":
+            print(f"    for chalice local, which has no Lambda context to name the account: "
+                  f"export {ACCOUNT_VARIABLE}={names.account}")
         return
-    run_chalice("deploy", args.stage, region)
+    run_chalice("deploy", args.stage, region, config_topic=outputs["McdConfigTopic"])
     secret, settings = outputs["McdSlackSecret"], outputs["McdSettings"]
     say("deployed. If not done yet (docs/deployment.md):")
     print(f"    aws secretsmanager put-secret-value --secret-id {secret} --secret-string 'https://hooks.slack.com/...'")
@@ -328,7 +369,7 @@ def teardown(args: argparse.Namespace) -> None:
     say(f"deleting stack {name}")
     cfn.delete_stack(StackName=name)
     wait(cfn, "stack_delete_complete", name)
-    say(f"stack {name} deleted; the stage's MCD_* values in .chalice/config.json are stale until the next deploy")
+    say(f"stack {name} deleted")
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -341,7 +382,7 @@ def key_value(text: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("deploy", help="create/update the stack, write config.json, chalice deploy")
+    up = commands.add_parser("deploy", help="create/update the stack, check its names, chalice deploy")
     down = commands.add_parser("teardown", help="chalice delete, empty the archive bucket, delete the stack")
     for sub in (up, down):
         sub.add_argument("--stage", required=True, choices=STAGES)
@@ -349,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--config-topic-arn", help="existing AWS Config SNS topic ('' to let the stack create one)")
     up.add_argument("--parameter", action="append", type=key_value, metavar="KEY=VALUE",
                     help="another stack parameter, e.g. ArchiveRetentionDays=730 (repeatable)")
-    up.add_argument("--stack-only", action="store_true", help="deploy the stack and write config.json only")
+    up.add_argument("--stack-only", action="store_true", help="deploy and check the stack only")
     down.add_argument("--yes", action="store_true", help="confirm tearing down a protected stage (prod)")
     args = parser.parse_args(argv)
     from botocore.exceptions import BotoCoreError, ClientError

@@ -1,4 +1,7 @@
-"""infra/stack.yaml and scripts/deploy.py: lint-clean, deployable into moto, outputs mapped onto config.json.
+"""infra/stack.yaml and scripts/deploy.py: lint-clean, deployable into moto, named as the functions derive.
+
+The stack's outputs are the names ``chalicelib.stage_config`` derives from stage, account and region,
+so deploying writes nothing into the working tree; ``deploy.py`` checks the outputs against them.
 
 moto 5.2.5's CloudFormation creates the queues, the bucket (with its encryption), the table (keys),
 the SSM parameter and the SNS topic. It skips AWS::SecretsManager::Secret, AWS::S3::BucketPolicy
@@ -19,10 +22,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "stack.yaml"
 CONFIG = ROOT / ".chalice" / "config.json"
 REGION = "us-east-1"
+MOTO_ACCOUNT = "123456789012"
 
 
 def _load_deploy_script():
@@ -56,9 +60,10 @@ def moto_stack():
 
 
 def _lambda_timeout(config: dict[str, Any], stage: str, function: str) -> int:
-    stage_cfg = config["stages"][stage]
-    fn = stage_cfg.get("lambda_functions", {}).get(function, {})
-    return int(fn.get("lambda_timeout", stage_cfg.get("lambda_timeout", config.get("lambda_timeout", 60))))
+    """The function's timeout in ``stage`` as Chalice resolves it (stage, top-level ``lambda_functions``, top)."""
+    from chalice.config import Config
+
+    return int(Config(chalice_stage=stage, function_name=function, config_from_disk=config).lambda_timeout)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -81,11 +86,14 @@ def test_outputs_are_exactly_the_mapped_environment_variables(template):
         assert "Export" not in outputs[name]
     from chalicelib.bootstrap import Environment
 
-    # The outputs alone make a complete environment, and every stage has a slot for each of them.
+    # The outputs alone, as explicit overrides, make a complete environment; no stage writes them down:
+    # the functions derive them (test_stack_outputs_are_the_names_the_functions_derive).
     env = Environment.from_env({variable: f"value-of-{variable}" for variable in deploy.OUTPUT_TO_ENV.values()})
     assert env.settings_ref == "value-of-MCD_SETTINGS" and env.slack_secret == "value-of-MCD_SLACK_SECRET"
-    for stage, settings in json.loads(CONFIG.read_text())["stages"].items():
-        assert set(deploy.OUTPUT_TO_ENV.values()) <= set(settings["environment_variables"]), stage
+    config = json.loads(CONFIG.read_text())
+    for stage, settings in config["stages"].items():
+        assert not set(deploy.OUTPUT_TO_ENV.values()) & set(settings.get("environment_variables", {})), stage
+    assert not set(deploy.OUTPUT_TO_ENV.values()) & set(config.get("environment_variables", {}))
 
 
 def test_deploy_script_reads_the_template_parameters(template):
@@ -199,6 +207,37 @@ def test_moto_table_bucket_parameter_and_topic_exist(moto_stack):
     client("sns").get_topic_attributes(TopicArn=outputs["McdConfigTopic"])
 
 
+def test_stack_outputs_are_the_names_the_functions_derive(moto_stack):
+    from chalicelib.bootstrap import Environment
+
+    outputs, client = moto_stack
+    stack = client("cloudformation").describe_stacks(StackName="mcd-local")["Stacks"][0]
+    names, topic = deploy.stack_names(stack, "local", REGION)
+    assert (names.account, names.region, names.partition, topic) == (MOTO_ACCOUNT, REGION, "aws", "")
+    assert deploy.derived_outputs(names) == {name: outputs[name] for name in deploy.OUTPUT_TO_ENV}
+    deploy.check_outputs("local", outputs, deploy.derived_outputs(names))
+    # What a function of the stage derives from MCD_STAGE and its context's ARN is the stack, name for name.
+    arn = f"arn:aws:lambda:{REGION}:{MOTO_ACCOUNT}:function:mcd-local-lookup"
+    env = Environment.from_env({"MCD_STAGE": "local", "AWS_REGION": REGION}, arn)
+    overridden = Environment.from_env({**{v: outputs[o] for o, v in deploy.OUTPUT_TO_ENV.items()}, "AWS_REGION": REGION,
+                                       "MCD_STAGE": "local"})
+    assert env == overridden
+    assert env.dispatch_queue_url == outputs["McdDispatchQueueUrl"]
+    assert env.archive_bucket == outputs["McdArchiveBucket"]
+
+
+def test_deploy_checks_the_stack_and_writes_nothing_into_the_tree(capsys):
+    tracked = {path: path.read_bytes() for path in (CONFIG, TEMPLATE, *(ROOT / ".chalice").glob("*.json"))}
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        assert deploy.main(["deploy", "--stage", "local", "--stack-only", "--region", REGION]) == 0
+        assert deploy.main(["deploy", "--stage", "local", "--stack-only", "--region", REGION]) == 0  # a redeploy
+    printed = capsys.readouterr().out
+    assert "MCD_STATE_TABLE = mcd-local-state" in printed
+    assert f"export MCD_ACCOUNT_ID={MOTO_ACCOUNT}" in printed
+    assert {path: path.read_bytes() for path in tracked} == tracked
+
+
 def test_redeploy_updates_in_place(moto_stack):
     outputs, client = moto_stack
     assert deploy.deploy_stack(client("cloudformation"), "local", {}) == outputs
@@ -265,44 +304,49 @@ def test_emptying_the_archive_removes_every_version():
 
 
 # ------------------------------------------------------------------------------------------------
-# Writing the outputs into .chalice/config.json
+# Checking the outputs against the derived names (nothing is written into .chalice/config.json)
 
 
 OUTPUTS = {name: f"value-of-{variable}" for name, variable in deploy.OUTPUT_TO_ENV.items()}
 
 
-def test_apply_outputs_writes_only_the_stage_resource_keys(tmp_path):
-    copy = tmp_path / "config.json"
-    copy.write_text(CONFIG.read_text())
-    original = json.loads(copy.read_text())
-    snapshot = json.loads(copy.read_text())
-    updated = deploy.apply_outputs(original, "dev", {**OUTPUTS, "SomethingElse": "ignored"})
-    assert original == snapshot  # the input is not modified
-    copy.write_text(deploy.config_text(updated))
-    written = json.loads(copy.read_text())
-    env = written["stages"]["dev"]["environment_variables"]
-    for variable in deploy.OUTPUT_TO_ENV.values():
-        assert env[variable] == f"value-of-{variable}"
-    assert "SomethingElse" not in json.dumps(written)
-    # Everything else is as it was: other stages, other keys of this stage, other variables.
-    for variable in set(env) - set(deploy.OUTPUT_TO_ENV.values()):
-        assert env[variable] == snapshot["stages"]["dev"]["environment_variables"][variable]
-    assert list(env) == list(snapshot["stages"]["dev"]["environment_variables"])  # order kept
-    written["stages"]["dev"]["environment_variables"] = snapshot["stages"]["dev"]["environment_variables"]
-    assert written == snapshot
+def _derived(stage: str = "dev", topic: str = "") -> dict[str, str]:
+    from chalicelib.stage_config import StageNames
+
+    return deploy.derived_outputs(StageNames(stage, "111122223333", "eu-west-1"), topic)
 
 
-def test_config_text_keeps_the_file_formatting():
+def test_derived_outputs_are_every_mapped_output_named_after_the_stage():
+    derived = _derived()
+    assert set(derived) == set(deploy.OUTPUT_TO_ENV)
+    assert derived["McdDispatchDlqUrl"] == "https://sqs.eu-west-1.amazonaws.com/111122223333/mcd-dev-dispatch-dlq"
+    assert derived["McdArchiveBucket"] == "mcd-dev-archive-111122223333-eu-west-1"
+    assert derived["McdStateTable"] == "mcd-dev-state" and derived["McdSettings"] == "ssm:/mcd/dev/settings"
+    assert derived["McdSlackSecret"] == "mcd/dev/slack-webhook"
+    assert derived["McdConfigTopic"] == "arn:aws:sns:eu-west-1:111122223333:config-changes-dev"
+    assert _derived(topic="arn:aws:sns:eu-west-1:111122223333:mine")["McdConfigTopic"].endswith(":mine")
+
+
+def test_config_json_keeps_its_formatting():
     text = CONFIG.read_text()
-    assert deploy.config_text(json.loads(text)) == text
+    assert json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n" == text
 
 
-def test_apply_outputs_refuses_missing_outputs_and_unknown_stages():
+def test_check_outputs_refuses_missing_or_differing_outputs_and_unknown_stages():
     config = json.loads(CONFIG.read_text())
+    derived = _derived()
     with pytest.raises(deploy.DeployError, match="McdStateTable"):
-        deploy.apply_outputs(config, "dev", {k: v for k, v in OUTPUTS.items() if k != "McdStateTable"})
+        deploy.check_outputs("dev", {k: v for k, v in derived.items() if k != "McdStateTable"}, derived)
+    with pytest.raises(deploy.DeployError, match="McdArchiveBucket is other-bucket, derived mcd-dev-archive"):
+        deploy.check_outputs("dev", {**derived, "McdArchiveBucket": "other-bucket"}, derived)
+    with pytest.raises(deploy.DeployError, match="McdConfigTopic"):
+        deploy.check_outputs("dev", derived, _derived(topic="arn:aws:sns:eu-west-1:111122223333:mine"))
+    # An emulator's queue URL names the same queue with another host: accepted.
+    emulated = {**derived, "McdLookupQueueUrl": "http://localhost:4566/111122223333/mcd-dev-lookup"}
+    deploy.check_outputs("dev", emulated, derived)
     with pytest.raises(deploy.DeployError, match="no stage 'qa'"):
-        deploy.apply_outputs(config, "qa", OUTPUTS)
+        deploy.stage_environment(config, "qa")
+    assert deploy.stage_environment(config, "local")["MCD_LOCAL_ROUTES"] == "1"
 
 
 def test_stack_parameters_keep_current_values_and_drop_removed_ones():
