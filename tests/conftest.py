@@ -24,17 +24,16 @@ import moto  # noqa: E402,F401  (must precede every boto3 client)
 
 APP_FILE = str(ROOT / "app.py")
 APP_CODE = str(ROOT / "chalicelib") + os.sep
-DEV_CODE = str(ROOT / "chalicelib" / "devtools") + os.sep
 # Every AWS operation the app's own code performs during the suite: (service, operation name).
 AWS_CALLS: set[tuple[str, str]] = set()
 
 
 def _record_app_calls(model, **_):  # type: ignore[no-untyped-def]
-    """Record calls whose stack passes through app.py or chalicelib (dev tools and tests excluded)."""
+    """Record calls whose stack passes through app.py or chalicelib (dev tools in mcd_tools and tests excluded)."""
     frame = sys._getframe(1)
     while frame is not None:
         name = frame.f_code.co_filename
-        if name == APP_FILE or (name.startswith(APP_CODE) and not name.startswith(DEV_CODE)):
+        if name == APP_FILE or name.startswith(APP_CODE):
             AWS_CALLS.add((model.service_model.service_name, model.name))
             return None
         frame = frame.f_back
@@ -53,7 +52,7 @@ def shared_dir() -> Path:
     return SHARED
 
 
-# --- the policy check under pytest-xdist (tests/policy_coverage.py) ------------------------------------
+# --- the run-time policy check at the end of a whole-suite session (tests/policy_coverage.py) ----------
 
 
 def _whole_suite(config: pytest.Config) -> bool:
@@ -76,15 +75,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a whole suite passed, the AWS calls it recorded must match the IAM policy (serially or under xdist)."""
     import policy_coverage
 
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         policy_coverage.save(worker, AWS_CALLS)
         return
-    if not _xdist_controller(session.config) or exitstatus != 0 or not _whole_suite(session.config):
+    if exitstatus != 0 or not _whole_suite(session.config):
         return
-    found = policy_coverage.problems(policy_coverage.load_all())
+    recorded = policy_coverage.load_all() if _xdist_controller(session.config) else set(AWS_CALLS)
+    found = policy_coverage.runtime_problems(recorded)
     if found:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter:

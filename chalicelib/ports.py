@@ -1,0 +1,180 @@
+"""The I/O the stages depend on, as structural types: what a stage may call, and nothing more.
+
+The adapters in ``chalicelib.adapters`` (boto3, slack_sdk) and the in-memory fakes in
+``chalicelib.adapters.memory`` both satisfy these protocols without inheriting from them, so a stage
+typed against a port runs unchanged on AWS, on moto, or in memory in a few milliseconds. Each
+protocol lists only the members the stages use; ``tests/adapters/test_ports.py`` checks that every
+adapter and its fake offer them with the same parameters.
+
+This module imports only the core: the value types crossing a port (a received message, a secret,
+Slack's answer) are protocols too, so ports never depend on an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.core.model import TrailEvent
+from chalicelib.core.settings import Settings
+
+Clock = Callable[[], float]
+"""Epoch seconds now (``time.time`` in Lambda; a simulated clock in tests and the replay)."""
+Sleep = Callable[[float], None]
+"""Wait this many seconds (``time.sleep``; a simulated clock moves instead)."""
+
+
+class ReceivedMessage(Protocol):
+    """One message as received from a queue (``adapters.queues.Message``)."""
+
+    @property
+    def body(self) -> str: ...
+    @property
+    def receipt(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def receive_count(self) -> int: ...
+    @property
+    def attributes(self) -> dict[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+class MessageQueue(Protocol):
+    """An SQS queue between stages (``adapters.queues.Queue``): at-least-once, delayed, redriven."""
+
+    def send(self, body: Any, *, delay_seconds: float = 0, attributes: dict[str, str] | None = None) -> None: ...
+
+    def send_many(self, bodies: list[Any], *, delay_seconds: float = 0,
+                  attributes: dict[str, str] | None = None) -> None: ...
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int | None = None) -> Sequence[ReceivedMessage]:
+        ...
+
+    def delete(self, messages: list[Any]) -> None:
+        """Delete ``messages`` as ``receive`` returned them (a stale receipt deletes nothing)."""
+
+
+class ObjectArchive(Protocol):
+    """The S3 archive bucket (``adapters.archive.Archive``); ``get_text`` also reads Config's bucket."""
+
+    bucket: str
+
+    def put(self, key: str, body: str | bytes, *, metadata: dict[str, str] | None = None) -> None: ...
+
+    def get_text(self, key: str, bucket: str | None = None) -> str: ...
+
+
+class StateStore(Protocol):
+    """The DynamoDB state table (``adapters.state.StateTable``): markers and capture history.
+
+    ``put`` overwrites (last writer wins); ``get`` returns every attribute as text, keys and
+    ``expires_at`` included; ``latest_before`` is a strongly consistent range read.
+    """
+
+    def put(self, pk: str, sk: str, now: float, ttl_days: int = 14, **attrs: str) -> None: ...
+
+    def get(self, pk: str, sk: str) -> dict[str, str] | None: ...
+
+    def latest_before(self, pk: str, prefix: str, before_sk: str) -> str | None: ...
+
+
+class LookupCounters(Protocol):
+    """How many ``LookupEvents`` pages were requested, and how many were throttled."""
+
+    calls: int
+    throttled: int
+
+
+class TrailLookups(Protocol):
+    """CloudTrail event history (``adapters.cloudtrail.LookupClient``): newest first, paged, windowed."""
+
+    @property
+    def stats(self) -> LookupCounters: ...
+
+    def lookup(self, region: str, attribute: str, value: str, start: datetime | None = None,
+               end: datetime | None = None, max_pages: int = 20) -> tuple[list[TrailEvent], bool]: ...
+
+
+class SecretValue(Protocol):
+    """A secret that shows its value only when asked (``adapters.secrets.Secret``)."""
+
+    def reveal(self) -> str: ...
+
+
+class SecretSource(Protocol):
+    """Secrets Manager / SSM SecureString reads (``adapters.secrets.SecretReader``)."""
+
+    def read(self, ref: str) -> SecretValue: ...
+
+
+class SlackAnswer(Protocol):
+    """Slack's classified answer to one call (``adapters.slack.Delivery``)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def retry_after(self) -> float | None: ...
+    @property
+    def ts(self) -> str | None: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def code(self) -> str | None: ...
+    @property
+    def whole_destination(self) -> bool: ...
+    @property
+    def unavailable(self) -> bool: ...
+
+
+class SlackPoster(Protocol):
+    """Posting to Slack: the module ``adapters.slack`` itself satisfies this, as does a recording fake."""
+
+    def post_webhook(self, url: Any, payload: dict[str, Any]) -> SlackAnswer: ...
+
+    def post_bot(self, token: Any, channel: str, payload: dict[str, Any], update_ts: str | None = None,
+                 base_url: str | None = None) -> SlackAnswer: ...
+
+
+class StageEnvironment(Protocol):
+    """The parts of ``bootstrap.Environment`` the stages read."""
+
+    @property
+    def home_region(self) -> str: ...
+    @property
+    def slack_secret(self) -> str: ...
+    @property
+    def budget_seconds(self) -> float: ...
+
+
+class StageDeps(Protocol):
+    """What a stage receives (``bootstrap.Deps``, or ``adapters.memory.MemoryDeps`` in tests)."""
+
+    @property
+    def env(self) -> StageEnvironment: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sleep(self) -> Sleep: ...
+    @property
+    def memory(self) -> dict[str, Any]: ...
+    @property
+    def archive(self) -> ObjectArchive: ...
+    @property
+    def state(self) -> StateStore: ...
+    @property
+    def lookups(self) -> TrailLookups: ...
+    @property
+    def secrets(self) -> SecretSource: ...
+
+    def now(self) -> datetime: ...
+
+    def deadline(self, budget: float | None = None) -> float: ...
+
+    def queue(self, name: str) -> MessageQueue: ...
+
+    def settings(self) -> Settings: ...

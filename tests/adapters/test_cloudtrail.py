@@ -1,0 +1,121 @@
+"""``adapters.cloudtrail.LookupClient`` on a real boto3 client answered by ``FakeCloudTrail`` (moto has no
+LookupEvents): pages, windows, pacing per region, throttling backoff, unreadable entries."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from memory_world import START, trail_entry
+
+from chalicelib.adapters.aws import ClientFactory
+from chalicelib.adapters.cloudtrail import BACKOFF, MIN_INTERVAL, LookupClient, Throttled
+from chalicelib.adapters.memory import ManualClock
+from chalicelib.core.model import TrailEvent
+from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
+
+NOW = START + timedelta(hours=1)
+
+
+def client_on(items: list[dict[str, Any]], clock: Any, sleep: Any) -> tuple[LookupClient, FakeCloudTrail]:
+    trail = FakeCloudTrail(entries_from_scenario(items), clock)
+    factory = ClientFactory("us-east-1", on_create=lambda service, region, client: trail.attach(client))
+    return LookupClient(lambda region: factory.client("cloudtrail", region), clock, sleep), trail
+
+
+def calls_on(group: str, count: int, *, region: str = "us-east-1") -> list[dict[str, Any]]:
+    return [trail_entry(group, START + timedelta(seconds=n), event_id=f"{group}-{n:03d}", visible_after=60,
+                        region=region) for n in range(count)]
+
+
+def test_every_page_is_read_newest_first() -> None:
+    clock = ManualClock(NOW)
+    lookups, trail = client_on(calls_on("sg-1", 120), clock, clock.sleep)
+    events, complete = lookups.lookup("us-east-1", "ResourceName", "sg-1")
+    assert complete and [e.event_id for e in events] == [f"sg-1-{n:03d}" for n in reversed(range(120))]
+    assert lookups.stats.calls == trail.calls == 3
+    assert all(isinstance(e, TrailEvent) and e.source == "lookup:us-east-1" for e in events)
+
+
+def test_a_lookup_stops_after_max_pages_and_says_so() -> None:
+    clock = ManualClock(NOW)
+    lookups, _ = client_on(calls_on("sg-1", 120), clock, clock.sleep)
+    events, complete = lookups.lookup("us-east-1", "ResourceName", "sg-1", max_pages=2)
+    assert not complete and len(events) == 100 and events[-1].event_id == "sg-1-020"
+
+
+def test_the_window_is_inclusive_and_only_visible_calls_are_seen() -> None:
+    clock = ManualClock(START + timedelta(seconds=65))  # calls 0..5 are visible (60 s after they were made)
+    lookups, _ = client_on(calls_on("sg-1", 20) + calls_on("sg-2", 3), clock, clock.sleep)
+    events, complete = lookups.lookup("us-east-1", "ResourceName", "sg-1", START + timedelta(seconds=2),
+                                      START + timedelta(seconds=4))
+    assert complete and [e.event_id for e in events] == ["sg-1-004", "sg-1-003", "sg-1-002"]
+    everything, _ = lookups.lookup("us-east-1", "ResourceName", "sg-1")
+    assert len(everything) == 6
+
+
+def test_regions_are_separate() -> None:
+    clock = ManualClock(NOW)
+    lookups, _ = client_on(calls_on("sg-1", 2) + calls_on("sg-1", 3, region="eu-west-1"), clock, clock.sleep)
+    assert len(lookups.lookup("eu-west-1", "ResourceName", "sg-1")[0]) == 3
+    assert len(lookups.lookup("us-east-1", "ResourceName", "sg-1")[0]) == 2
+
+
+def test_calls_are_paced_per_region() -> None:
+    clock = ManualClock(NOW)
+    lookups, trail = client_on(calls_on("sg-1", 120), clock, clock.sleep)
+    lookups.lookup("us-east-1", "ResourceName", "sg-1")
+    assert clock.slept == pytest.approx(2 * MIN_INTERVAL), "three pages, half a second apart"
+    lookups.lookup("eu-west-1", "ResourceName", "sg-1")
+    assert clock.slept == pytest.approx(2 * MIN_INTERVAL), "another region is not held back"
+    assert trail.throttled == 0
+
+
+def test_throttling_backs_off_then_gives_up_as_retryable() -> None:
+    clock = ManualClock(NOW)
+    slept: list[float] = []
+    lookups, trail = client_on(calls_on("sg-1", 120), clock, slept.append)  # time stands still: throttled
+    with pytest.raises(Throttled, match="throttled 4 times in us-east-1"):
+        lookups.lookup("us-east-1", "ResourceName", "sg-1")
+    assert lookups.stats.throttled == trail.throttled == 4
+    assert [s for s in slept if s >= 1] == list(BACKOFF)
+
+
+def test_throttling_that_passes_reads_on() -> None:
+    clock = ManualClock(NOW)
+
+    def sleep(seconds: float) -> None:  # pacing waits take no time (so the third page is throttled); backoffs do
+        if seconds >= BACKOFF[0]:
+            clock.advance(seconds)
+
+    lookups, _ = client_on(calls_on("sg-1", 120), clock, sleep)
+    events, complete = lookups.lookup("us-east-1", "ResourceName", "sg-1")
+    assert complete and len(events) == 120 and lookups.stats.throttled >= 1
+
+
+def test_other_errors_are_raised_at_once() -> None:
+    clock = ManualClock(NOW)
+    lookups, _ = client_on([], clock, clock.sleep)
+    with pytest.raises(ClientError, match="InvalidLookupAttributesException"):
+        lookups.lookup("us-east-1", "NotAnAttribute", "x")
+    assert lookups.stats.calls == 1
+
+
+def test_unreadable_entries_are_skipped_and_outer_fields_fill_gaps() -> None:
+    clock = ManualClock(NOW)
+    factory = ClientFactory("us-east-1")
+    client = factory.client("cloudtrail")
+    good = calls_on("sg-1", 1)[0]["record"]
+
+    class Reply:
+        status_code, headers, raw, content, text = 200, {}, None, b"", ""
+
+    page = {"Events": [{"CloudTrailEvent": "not json"}, {"EventId": "x", "CloudTrailEvent": None},
+                       {"EventId": good["eventID"], "CloudTrailEvent": json.dumps(good)}]}
+    client.meta.events.register("before-call.cloudtrail.LookupEvents", lambda **_: (Reply(), page))
+    lookups = LookupClient(lambda region: client, clock, clock.sleep)
+    events, complete = lookups.lookup("us-east-1", "EventId", good["eventID"])
+    assert complete and [e.event_id for e in events] == ["x", good["eventID"]]
