@@ -72,14 +72,3 @@ def _chunks(body: Any, first: bytes, bucket: str, key: str, limit: int) -> Itera
         yield chunk
         chunk = body.read(min(_CHUNK, limit + 1 - total))
         total += len(chunk)
-
-
-def split_s3_location(location: str) -> tuple[str, str] | None:
-    """``bucket/key`` or ``s3://bucket/key`` (Config's ``s3BucketLocation``) → (bucket, key)."""
-    text = location.strip()
-    if text.startswith("s3://"):
-        text = text[5:]
-    if text.startswith("arn:aws") and ":::" in text:
-        text = text.split(":::", 1)[1]
-    bucket, _, key = text.partition("/")
-    return (bucket, key) if bucket and key else None

@@ -28,3 +28,14 @@ def notification_key(account: str, region: str, when: datetime, message_id: str)
 def dead_letter_key(queue: str, when: datetime, name: str) -> str:
     """``dead-letter/<queue>/<yyyy>/<m>/<d>/<name>.json``."""
     return f"dead-letter/{key_part(queue, 64)}/{when.year}/{when.month}/{when.day}/{key_part(name)}.json"
+
+
+def split_s3_location(location: str) -> tuple[str, str] | None:
+    """``bucket/key`` or ``s3://bucket/key`` (Config's ``s3BucketLocation``) → (bucket, key)."""
+    text = location.strip()
+    if text.startswith("s3://"):
+        text = text[5:]
+    if text.startswith("arn:aws") and ":::" in text:
+        text = text.split(":::", 1)[1]
+    bucket, _, key = text.partition("/")
+    return (bucket, key) if bucket and key else None

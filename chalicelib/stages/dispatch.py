@@ -12,9 +12,9 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.archive import split_s3_location
 from chalicelib.adapters.queues import Message
 from chalicelib.bootstrap import Deps
+from chalicelib.core.archive_keys import split_s3_location
 from chalicelib.core.jobs import LookupJob, change_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.model import ConfigChange, Ignored, Unparseable

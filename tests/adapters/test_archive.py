@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.archive import Archive, read_object, split_s3_location
+from chalicelib.adapters.archive import Archive, read_object
 from chalicelib.adapters.aws import ClientFactory
+from chalicelib.core.archive_keys import split_s3_location
 from chalicelib.core.errors import MalformedInput
 
 
