@@ -23,7 +23,8 @@ from chalicelib.adapters import secrets as secrets_mod
 from chalicelib.adapters import slack as slack_api
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.adapters.secrets import Secret, SecretError, SecretReader
-from chalicelib.slack.render import render, severity
+from chalicelib.core.severity import severity
+from chalicelib.slack.render import render
 from mcd_tools.slack_standin import SlackStandIn
 
 HOOK = "/hooks/default"

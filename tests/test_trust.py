@@ -637,7 +637,8 @@ def test_direct_path_leaves_other_calls_alone():
 
 def test_slack_severity_is_high_and_names_the_pattern():
     from chalicelib.core.outcomes import Outcome
-    from chalicelib.slack.render import render, severity_reason
+    from chalicelib.core.severity import severity_reason
+    from chalicelib.slack.render import render
 
     pattern = f"arn:aws:iam::{ACCT}:role/terraform-*"
     base = Outcome(kind="api_call", outcome_id="ct:x", at="2025-03-02T08:15:00Z", account=ACCT,

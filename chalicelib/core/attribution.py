@@ -26,11 +26,10 @@ from typing import Any
 from chalicelib.core import trust
 from chalicelib.core.calls import can_change
 from chalicelib.core.model import ConfigChange, Principal, TrailEvent
+from chalicelib.core.partitions import global_region, partition_of, partition_of_region
 
 _NAMING_KEY = re.compile(r"(?:[Nn]ame|[Ii]d|Identifier|A[Rr][Nn]|[Bb]ucket|[Kk]ey)$")
 CAPTURE_TOLERANCE = timedelta(seconds=2)
-GLOBAL_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1",
-                 "aws-iso": "us-iso-east-1", "aws-iso-b": "us-isob-east-1"}
 # Resource-type namespaces whose calls come from a differently named service.
 SERVICE_OF_NAMESPACE = {"elasticloadbalancingv2": "elasticloadbalancing", "certificatemanager": "acm",
                         "opensearchservice": "es", "elasticsearch": "es", "stepfunctions": "states",
@@ -50,27 +49,13 @@ class Attribution:
     via: str  # "resource", "related-resource" or "related-events"
 
 
-def partition_of(arn: str | None) -> str:
-    if arn and arn.startswith("arn:"):
-        return arn.split(":", 2)[1] or "aws"
-    return "aws"
-
-
 def lookup_region(change: ConfigChange, home_region: str) -> str:
     """Where CloudTrail records the calls that changed this item (IAM and other globals: us-east-1)."""
     region = change.region
     if region == "global" or (change.resource_type or "").upper().startswith("AWS::IAM::"):
         partition = partition_of(change.arn) if change.arn else partition_of_region(home_region)
-        return GLOBAL_REGION.get(partition, "us-east-1")
+        return global_region(partition)
     return region or home_region
-
-
-def partition_of_region(region: str) -> str:
-    for prefix, partition in (("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"), ("us-isob-", "aws-iso-b"),
-                              ("us-iso-", "aws-iso")):
-        if region.startswith(prefix):
-            return partition
-    return "aws"
 
 
 def resource_keys(change: ConfigChange) -> tuple[str, ...]:
@@ -146,9 +131,8 @@ def event_keys(event: TrailEvent) -> frozenset[str]:
             tail = _arn_tail(res.name)
             if tail:
                 keys.add(tail)
-    raw = event.raw
-    for part in ("requestParameters", "responseElements", "resources"):
-        _collect_strings(raw.get(part), keys, naming=False, depth=0)
+    for part in (event.request_parameters, event.response_elements, event.resources):
+        _collect_strings(part, keys, naming=False, depth=0)
     return frozenset(keys)
 
 

@@ -42,6 +42,13 @@ READ_LIKE_NAMES = frozenset({
     "ViewBilling", "AcknowledgeEvent", "SetTrackingPreferences",
 })
 
+AUDIT_CALLS = (
+    "StopLogging", "DeleteTrail", "UpdateTrail",
+    "StopConfigurationRecorder", "DeleteConfigurationRecorder", "DeleteDeliveryChannel",
+)
+"""Calls that stop or redirect the audit trail (CloudTrail, AWS Config): sensitive by default (FORMAT.md
+"Default sensitive-call rules") and always of high severity."""
+
 ACCESS_DENIED_CODES = ("UnauthorizedOperation", "Client.UnauthorizedOperation")
 
 

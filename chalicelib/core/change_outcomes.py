@@ -33,7 +33,7 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
         change_type=change.change_type,
         capture_time=iso(change.capture_time),
         principal_arn=principal.arn if principal else None,
-        principal=principal.to_json() if principal else None,
+        principal=principal,
         event_ids=tuple(e.event_id for e in events if e.event_id),
         events=tuple(summary_of(e) for e in events),
         event_name=events[-1].event_name if events else None,

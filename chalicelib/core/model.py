@@ -1,8 +1,9 @@
 """The normalised items every AWS input shape is parsed into.
 
-Parsers (``chalicelib.parsing.events``) turn raw AWS payloads into these frozen data classes; nothing after
-the parsers reads raw AWS dicts except through ``TrailEvent.raw`` (kept for resource matching and
-for showing details in alerts). Absent values are ``None``, never a guessed default.
+Parsers (``chalicelib.parsing``) turn raw AWS payloads into these frozen data classes, once; nothing after
+the parsers reads raw AWS dicts. Absent values are ``None``, never a guessed default; a field of the
+wrong type counts as absent. Free-form parts whose shape depends on the API called
+(``requestParameters``, ``responseElements``, ``resources``) are kept as delivered.
 """
 
 from __future__ import annotations
@@ -62,7 +63,19 @@ class IndexedResource:
 
 @dataclass(frozen=True)
 class TrailEvent:
-    """One CloudTrail record (API call, console sign-in, service event)."""
+    """One CloudTrail record (API call, console sign-in, service event), complete and typed.
+
+    Who made the call is ``principal`` (its ``type``, ``invoked_by``, session issuer ``issuer_arn``, ...).
+    ``account`` is the account the call was recorded in: ``recipient_account`` (``recipientAccountId``)
+    when the record names one, else the caller's own. ``console_login`` (``responseElements.ConsoleLogin``,
+    ``Success``/``Failure``) and ``mfa_used`` (``additionalEventData.MFAUsed``) are a console sign-in's.
+    ``event_time_text`` is ``eventTime`` as written, for showing when it could not be read as a time.
+    ``fingerprint`` identifies the record as delivered, so that two deliveries of a record without a real
+    ``eventID`` agree (the parser sets it).
+
+    ``raw`` is the record itself, kept only to travel on: the lookup stage carries candidate records to
+    its next run in the job (``LookupJob.carried``), where they are parsed again. Read the typed fields.
+    """
 
     source: str
     event_id: str | None
@@ -79,9 +92,27 @@ class TrailEvent:
     source_ip: str | None = None
     user_agent: str | None = None
     indexed_resources: tuple[IndexedResource, ...] = ()
+    recipient_account: str | None = None
+    console_login: str | None = None
+    mfa_used: bool | None = None
+    event_time_text: str | None = None
+    request_parameters: Any = field(default=None, compare=False, repr=False)
+    response_elements: Any = field(default=None, compare=False, repr=False)
+    resources: Any = field(default=None, compare=False, repr=False)
+    fingerprint: str | None = field(default=None, compare=False, repr=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     kind = "cloudtrail_event"
+
+    @property
+    def identity_type(self) -> str | None:
+        """``userIdentity.type`` (``Root``, ``IAMUser``, ``AssumedRole``, ...)."""
+        return self.principal.type
+
+    @property
+    def failed(self) -> bool:
+        """CloudTrail recorded an error (failed console sign-ins carry an ``errorMessage`` only)."""
+        return bool(self.error_code or self.error_message)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -21,10 +21,11 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.core import trust
-from chalicelib.core.calls import COMMON_READ_PREFIXES, is_access_denied
+from chalicelib.core.calls import AUDIT_CALLS, COMMON_READ_PREFIXES, is_access_denied
 from chalicelib.core.errors import ConfigurationError
 from chalicelib.core.model import TrailEvent
-from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, EventSummary, Outcome
+from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, Outcome, summary_of
+from chalicelib.core.partitions import partition_of
 from chalicelib.core.settings import Settings
 from chalicelib.core.timeutil import iso
 
@@ -40,12 +41,7 @@ DEFAULT_INCLUDE = (
     "CreateRoute",
     "DeleteRoute",
     "ReplaceRoute",
-    "StopLogging",
-    "DeleteTrail",
-    "UpdateTrail",
-    "StopConfigurationRecorder",
-    "DeleteConfigurationRecorder",
-    "DeleteDeliveryChannel",
+    *AUDIT_CALLS,
 )
 
 
@@ -226,7 +222,7 @@ def is_signin_event(event: TrailEvent) -> bool:
     """A console sign-in record (``ConsoleLogin``, ``CheckMfa``, ``SwitchRole``, ...)."""
     if event.event_name == CONSOLE_LOGIN:
         return True
-    return (_event_type(event) or "").lower() == SIGNIN_EVENT_TYPE
+    return (event.event_type or "").lower() == SIGNIN_EVENT_TYPE
 
 
 def classify_signin(event: TrailEvent) -> str | None:
@@ -244,7 +240,7 @@ def signin_alert(event: TrailEvent, rules: DirectRules) -> str | None:
 def _signin_kinds(event: TrailEvent) -> tuple[str, ...]:
     if not is_signin_event(event):
         return ()
-    is_root = _identity_type(event) == "Root"
+    is_root = event.identity_type == "Root"
     if event.event_name != CONSOLE_LOGIN:
         # Other sign-in events (CheckMfa, SwitchRole, ExitRole, password recovery, ...) only
         # matter when the root user is behind them, and not for the steps of a root ConsoleLogin.
@@ -254,24 +250,14 @@ def _signin_kinds(event: TrailEvent) -> tuple[str, ...]:
         kinds.append(SIGNIN_ROOT)
     if _signin_failed(event):
         kinds.append(SIGNIN_FAILURE)
-    elif _identity_type(event) == "IAMUser" and _mfa_used(event) == "no":
+    elif event.identity_type == "IAMUser" and event.mfa_used is False:
         # Federated, SSO (AssumedRole) and Identity Center sign-ins do MFA at their identity provider.
         kinds.append(SIGNIN_NO_MFA)
     return tuple(kinds)
 
 
 def _signin_failed(event: TrailEvent) -> bool:
-    response = event.raw.get("responseElements")
-    result = response.get(CONSOLE_LOGIN) if isinstance(response, Mapping) else None
-    if isinstance(result, str) and result.strip().lower() == "failure":
-        return True
-    return bool(_error_message(event) or _error_code(event))
-
-
-def _mfa_used(event: TrailEvent) -> str | None:
-    extra = event.raw.get("additionalEventData")
-    value = extra.get("MFAUsed") if isinstance(extra, Mapping) else None
-    return value.strip().lower() if isinstance(value, str) else None
+    return (event.console_login or "").strip().lower() == "failure" or event.failed
 
 
 def is_sensitive_call(event: TrailEvent, rules: DirectRules) -> bool:
@@ -279,12 +265,11 @@ def is_sensitive_call(event: TrailEvent, rules: DirectRules) -> bool:
     name = event.event_name
     if not name or is_signin_event(event) or _is_read_only(event):
         return False
-    failed = _error_code(event) or _error_message(event)
-    if failed and (not rules.include_errors or not is_access_denied(_error_code(event))):
+    if event.failed and (not rules.include_errors or not is_access_denied(event.error_code)):
         return False  # a denied attempt is worth knowing; a validation error or a typo is not
     if rules.event_sources is not None and event.event_source not in rules.event_sources:
         return False
-    if rules.identity_types is not None and _identity_type(event) not in rules.identity_types:
+    if rules.identity_types is not None and event.identity_type not in rules.identity_types:
         return False
     if not any(glob_matches(glob, name) for glob in rules.include):
         return False
@@ -292,10 +277,7 @@ def is_sensitive_call(event: TrailEvent, rules: DirectRules) -> bool:
 
 
 def _is_read_only(event: TrailEvent) -> bool:
-    flag = event.read_only if event.read_only is not None else event.raw.get("readOnly")
-    if flag is True or (isinstance(flag, str) and flag.strip().lower() == "true"):
-        return True
-    return is_read_only_name(event.event_name or "")
+    return event.read_only is True or is_read_only_name(event.event_name or "")
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -329,67 +311,39 @@ def outcome_id(event: TrailEvent) -> str:
     event_id = (event.event_id or "").strip()
     if _GUID.match(event_id):
         return f"ct:{event_id.lower()}"
-    digest = _record_digest(event)
+    digest = event.fingerprint or _parsed_digest(event)
     return f"ct:{event_id}:{digest}" if event_id else f"ct:{digest}"
 
 
-def _record_digest(event: TrailEvent) -> str:
-    raw = event.raw
-    identity = raw.get("userIdentity") if isinstance(raw.get("userIdentity"), Mapping) else {}
-    key = {
-        "eventTime": raw.get("eventTime", iso(event.event_time)),
-        "eventSource": raw.get("eventSource", event.event_source),
-        "eventName": raw.get("eventName", event.event_name),
-        "awsRegion": raw.get("awsRegion", event.region),
-        "requestID": raw.get("requestID"),
-        "sourceIPAddress": raw.get("sourceIPAddress"),
-        "identity": [identity.get(k) for k in ("type", "arn", "principalId", "accessKeyId", "userName")],
-        "requestParameters": raw.get("requestParameters"),
-    }
-    text = json.dumps(key, sort_keys=True, default=str, ensure_ascii=True)
+def _parsed_digest(event: TrailEvent) -> str:
+    """For a ``TrailEvent`` built without the parser (which sets ``fingerprint``): its parsed fields."""
+    fields = {k: v for k, v in event.to_json().items() if k != "source"}  # the same call by either path
+    text = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def _outcome(event: TrailEvent, kind: str, now: datetime, **fields: Any) -> Outcome:
-    principal_arn = _principal_arn(event)
     return Outcome(
         kind=kind,
         outcome_id=outcome_id(event),
         at=iso(now) or "",
-        account=event.account or _record_account(event),
+        account=event.account,
         region=event.region,
-        principal_arn=principal_arn,
-        principal=event.principal.to_json(),
+        principal_arn=event.principal.arn,
+        principal=event.principal,
         event_ids=(event.event_id,) if event.event_id else (),
-        events=(_summary(event),),
-        partition=_partition(principal_arn, event.region),
+        events=(summary_of(event),),
+        partition=partition_of(event.principal.arn, event.region),
         **fields,
     )
 
 
-def _summary(event: TrailEvent) -> EventSummary:
-    return EventSummary(
-        event_id=event.event_id,
-        event_name=event.event_name,
-        event_time=iso(event.event_time) or _str(event.raw.get("eventTime")),
-        event_source=event.event_source,
-        region=event.region,
-        source_ip=event.source_ip or _str(event.raw.get("sourceIPAddress")),
-        user_agent=event.user_agent or _str(event.raw.get("userAgent")),
-        error_code=_error_code(event),
-        error_message=_error_message(event),
-        request_parameters=event.raw.get("requestParameters"),
-    )
+_MFA_ANSWER = {True: "yes", False: "no", None: None}
 
 
 def _signin_extra(event: TrailEvent) -> dict[str, Any]:
-    response = event.raw.get("responseElements")
-    result = response.get(CONSOLE_LOGIN) if isinstance(response, Mapping) else None
-    identity = event.raw.get("userIdentity")
-    user_name = event.principal.user_name
-    if user_name is None and isinstance(identity, Mapping):
-        user_name = _str(identity.get("userName"))
-    extra = {"result": _str(result), "mfa_used": _mfa_used(event), "user_name": user_name}
+    extra = {"result": event.console_login, "mfa_used": _MFA_ANSWER[event.mfa_used],
+             "user_name": event.principal.user_name}
     return {k: v for k, v in extra.items() if v is not None}
 
 
@@ -415,7 +369,7 @@ _RESOURCE_KEYS = (
 
 def _resource(event: TrailEvent) -> dict[str, Any]:
     """The resource a call evidently acts on, from its request (or response) parameters."""
-    sections = [event.raw.get("requestParameters"), event.raw.get("responseElements")]
+    sections = [event.request_parameters, event.response_elements]
     sections = [s for s in sections if isinstance(s, Mapping)]
     for source, key, resource_type, use in _RESOURCE_KEYS:
         if event.event_source != source:
@@ -430,56 +384,3 @@ def _resource(event: TrailEvent) -> dict[str, Any]:
             return {"resource_type": resource_type, "resource_id": value}
         return {"resource_type": resource_type, "resource_name": value}
     return {}
-
-
-# --- record fields (parsed value first, raw record as the fallback) ----------------------------
-
-
-def _identity_type(event: TrailEvent) -> str | None:
-    if event.principal.type:
-        return event.principal.type
-    identity = event.raw.get("userIdentity")
-    return _str(identity.get("type")) if isinstance(identity, Mapping) else None
-
-
-def _principal_arn(event: TrailEvent) -> str | None:
-    if event.principal.arn:
-        return event.principal.arn
-    identity = event.raw.get("userIdentity")
-    if not isinstance(identity, Mapping):
-        return None
-    return _str(identity.get("arn")) or None
-
-
-def _record_account(event: TrailEvent) -> str | None:
-    identity = event.raw.get("userIdentity")
-    fallback = identity.get("accountId") if isinstance(identity, Mapping) else None
-    return _str(event.raw.get("recipientAccountId")) or _str(fallback)
-
-
-def _event_type(event: TrailEvent) -> str | None:
-    return event.event_type or _str(event.raw.get("eventType"))
-
-
-def _error_code(event: TrailEvent) -> str | None:
-    return event.error_code or _str(event.raw.get("errorCode")) or None
-
-
-def _error_message(event: TrailEvent) -> str | None:
-    return event.error_message or _str(event.raw.get("errorMessage")) or None
-
-
-def _partition(arn: str | None, region: str | None) -> str:
-    if arn and arn.startswith("arn:"):
-        parts = arn.split(":")
-        if len(parts) > 2 and parts[1]:
-            return parts[1]
-    if region and region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region and region.startswith("cn-"):
-        return "aws-cn"
-    return "aws"
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None

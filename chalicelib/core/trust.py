@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.core.model import ConfigChange, Principal, TrailEvent
+from chalicelib.core.partitions import partition_of_arn, partition_of_region
 
 TRUSTED = "trusted"
 AWS_SERVICE = "aws_service"
@@ -231,8 +232,7 @@ def trusted_role_mark(kind: str, change: ConfigChange, patterns: Iterable[str]) 
         config = change.configuration if isinstance(change.configuration, dict) else {}
         name = _text(config.get("roleName")) or change.resource_name
         path = _text(config.get("path"))
-        partition = "aws-us-gov" if (change.region or "").startswith("us-gov-") else (
-            "aws-cn" if (change.region or "").startswith("cn-") else "aws")
+        partition = partition_of_region(change.region)
         if not name or not change.account:
             return {}
         pattern = trusted_pattern_for_role_name(partition, change.account, name, path, patterns)
@@ -274,11 +274,11 @@ def trusted_role_edit(event: TrailEvent, patterns: tuple[str, ...], trust_aws_se
     """
     if event.event_name not in ROLE_WRITE_CALLS or event.event_source not in (None, "iam.amazonaws.com"):
         return None
-    if event.error_code or event.raw.get("errorCode") or not patterns:
+    if event.error_code or not patterns:
         return None
     if verdict(event.principal, patterns, trust_aws_services) is not None:
         return None
-    params = event.raw.get("requestParameters")
+    params = event.request_parameters
     if not isinstance(params, dict):
         return None
     name = _text(params.get("roleName"))
@@ -292,15 +292,8 @@ def trusted_role_edit(event: TrailEvent, patterns: tuple[str, ...], trust_aws_se
 
 
 def _partition(event: TrailEvent) -> str:
-    for arn in (event.principal.arn, event.principal.issuer_arn):
-        if arn and arn.startswith("arn:") and arn.count(":") >= 2 and arn.split(":")[1]:
-            return arn.split(":")[1]
-    region = event.region or ""
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("cn-"):
-        return "aws-cn"
-    return "aws"
+    return (partition_of_arn(event.principal.arn) or partition_of_arn(event.principal.issuer_arn)
+            or partition_of_region(event.region))
 
 
 def _text(value: Any) -> str | None:

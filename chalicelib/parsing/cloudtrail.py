@@ -1,5 +1,8 @@
-"""CloudTrail records (and LookupEvents ``Events[]`` entries) into ``TrailEvent`` (pure).
+"""CloudTrail records (and LookupEvents ``Events[]`` entries) into complete ``TrailEvent``s (pure).
 
+Every field any later stage needs is read here, once, tolerating each variation CloudTrail and its
+samples show (missing, ``null``, ``"true"`` for ``true``, a number for a string, an object where text
+belongs): a value of the wrong type counts as absent, and bad input never raises.
 ``resolve_principal`` turns every ``userIdentity`` shape into one ``Principal``; trust is later
 decided on ``Principal.issuer_arn``, never on a session name.
 """
@@ -7,11 +10,12 @@ decided on ``Principal.issuer_arn``, never on a session name.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from typing import Any
 
 from chalicelib.core.model import IndexedResource, Principal, TrailEvent, Unparseable
-from chalicelib.core.timeutil import parse_time
+from chalicelib.core.timeutil import iso, parse_time
 from chalicelib.parsing.envelopes import as_mapping, text_of
 
 _SELF_ISSUED = frozenset({"IAMUser", "Root"})
@@ -23,15 +27,20 @@ def parse_record(record: Any, source: str,
     """One CloudTrail record; absent fields are ``None``. ``raw`` keeps the record itself (no copy)."""
     if not isinstance(record, dict):
         return Unparseable(source, f"a CloudTrail record must be a JSON object, got {type(record).__name__}")
+    return _fingerprinted(_trail_event(record, source, indexed))
+
+
+def _trail_event(record: dict[str, Any], source: str, indexed: tuple[IndexedResource, ...]) -> TrailEvent:
     principal = resolve_principal(record.get("userIdentity"), record.get("additionalEventData"),
                                   record.get("sessionCredentialFromConsole"))
+    recipient = text_of(record.get("recipientAccountId"))
     return TrailEvent(
         source=source,
         event_id=text_of(record.get("eventID")),
         event_name=text_of(record.get("eventName")),
         event_source=text_of(record.get("eventSource")),
         event_time=parse_time(record.get("eventTime")),
-        account=text_of(record.get("recipientAccountId")) or principal.account,
+        account=recipient or principal.account,
         region=text_of(record.get("awsRegion")),
         read_only=_flag(record.get("readOnly")),
         error_code=text_of(record.get("errorCode")),
@@ -41,6 +50,13 @@ def parse_record(record: Any, source: str,
         source_ip=text_of(record.get("sourceIPAddress")),
         user_agent=text_of(record.get("userAgent")),
         indexed_resources=indexed,
+        recipient_account=recipient,
+        console_login=text_of(as_mapping(record.get("responseElements")).get("ConsoleLogin")),
+        mfa_used=mfa_used(record.get("additionalEventData")),
+        event_time_text=text_of(record.get("eventTime")),
+        request_parameters=record.get("requestParameters"),
+        response_elements=record.get("responseElements"),
+        resources=record.get("resources"),
         raw=record,
     )
 
@@ -54,12 +70,47 @@ def parse_lookup_event(event: Any, source: str) -> TrailEvent | Unparseable:
     if inner is None and not (event.get("EventId") or event.get("EventName")):
         return Unparseable(source, "LookupEvents entry has no readable CloudTrailEvent "
                                    "and no EventId/EventName")
-    parsed = parse_record(inner if inner is not None else {}, source, indexed)
-    if isinstance(parsed, Unparseable):
-        return parsed
+    parsed = _trail_event(inner if inner is not None else {}, source, indexed)
     if inner is None:
         parsed = dataclasses.replace(parsed, raw=event)
-    return _fill_from_outer(parsed, event)
+    return _fingerprinted(_fill_from_outer(parsed, event))
+
+
+def with_location(event: TrailEvent, account: str | None, region: str | None) -> TrailEvent:
+    """``event`` with ``account``/``region`` where it names none (an EventBridge envelope's, say)."""
+    filled = dataclasses.replace(event, account=event.account or account, region=event.region or region)
+    return _fingerprinted(filled)
+
+
+def _fingerprinted(event: TrailEvent) -> TrailEvent:
+    return dataclasses.replace(event, fingerprint=fingerprint(event))
+
+
+def fingerprint(event: TrailEvent) -> str | None:
+    """A digest of the fields that identify the call, as delivered (raw values first, parsed ones where absent).
+
+    Two deliveries of one record (EventBridge and CloudWatch Logs, or a redelivery) give the same digest,
+    so a record without a real ``eventID`` still gets one outcome id (``rules.outcome_id``). ``None`` for a
+    record that cannot be written as JSON (built in Python with odd keys, or nested beyond the recursion
+    limit): the outcome id then digests the parsed fields.
+    """
+    raw = event.raw
+    identity = as_mapping(raw.get("userIdentity"))
+    key = {
+        "eventTime": raw.get("eventTime", iso(event.event_time)),
+        "eventSource": raw.get("eventSource", event.event_source),
+        "eventName": raw.get("eventName", event.event_name),
+        "awsRegion": raw.get("awsRegion", event.region),
+        "requestID": raw.get("requestID"),
+        "sourceIPAddress": raw.get("sourceIPAddress"),
+        "identity": [identity.get(k) for k in ("type", "arn", "principalId", "accessKeyId", "userName")],
+        "requestParameters": raw.get("requestParameters"),
+    }
+    try:
+        text = json.dumps(key, sort_keys=True, default=str, ensure_ascii=True)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def _inner_record(value: Any) -> dict[str, Any] | None:
@@ -175,11 +226,23 @@ def _after(arn: str | None, marker: str, *, role_part: bool = False) -> str | No
 
 def _mfa(context: dict[str, Any], extra: dict[str, Any]) -> bool | None:
     """``MFAUsed`` (sign-ins say it about this sign-in) first, then the session's ``mfaAuthenticated``."""
-    used = extra.get("MFAUsed")
-    if isinstance(used, str) and used.strip().lower() in ("yes", "no"):
-        return used.strip().lower() == "yes"
+    used = mfa_used(extra)
+    if used is not None:
+        return used
     attributes = as_mapping(context.get("attributes")) or as_mapping(context.get("Attributes"))
     return _flag(attributes.get("mfaAuthenticated"))
+
+
+def mfa_used(additional_event_data: Any) -> bool | None:
+    """A console sign-in's ``additionalEventData.MFAUsed``: ``Yes``/``No`` in any casing; else ``None``.
+
+    CloudTrail writes only ``Yes`` and ``No``. Anything else (``true``, a boolean, a number) is not an
+    answer, and a sign-in is never reported as "without MFA" on a guess.
+    """
+    used = as_mapping(additional_event_data).get("MFAUsed")
+    if isinstance(used, str) and used.strip().lower() in ("yes", "no"):
+        return used.strip().lower() == "yes"
+    return None
 
 
 def _flag(value: Any) -> bool | None:

@@ -9,7 +9,6 @@ reason a person can act on) for anything unreadable. It never raises.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from chalicelib.core.errors import MalformedInput
 from chalicelib.core.model import Ignored, Item, TrailEvent, Unparseable
 from chalicelib.parsing import envelopes as env
-from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record
+from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record, with_location
 from chalicelib.parsing.config_notifications import parse_config_message
 from chalicelib.parsing.envelopes import SnsMeta
 
@@ -266,9 +265,7 @@ def _with_envelope_defaults(item: Item, event: dict[str, Any]) -> Item:
     """EventBridge's ``account``/``region`` where the record itself names none."""
     if not isinstance(item, TrailEvent) or (item.account and item.region):
         return item
-    account = item.account or env.text_of(event.get("account"))
-    region = item.region or env.text_of(event.get("region"))
-    return dataclasses.replace(item, account=account, region=region)
+    return with_location(item, env.text_of(event.get("account")), env.text_of(event.get("region")))
 
 
 def _config_rule_event(event: dict[str, Any], source: str, depth: int) -> list[Item]:

@@ -4,17 +4,20 @@
 reason, then one line per dead letter (reason, what it still reported, a link to the stored object).
 Reasons may quote the input that failed, so every piece of text is escaped for mrkdwn, stripped of
 control characters, defused of ``@channel``-style broadcasts and clipped; mrkdwn objects are
-``verbatim`` (Slack links nothing by itself) and links are built only by ``slack_render.s3_object_url``.
+``verbatim`` (Slack links nothing by itself) and links are built only by ``chalicelib.slack.links``.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.core.outcomes import OPERATIONAL_KINDS, Outcome
+from chalicelib.slack.limits import LIMITS, check_limits
+from chalicelib.slack.links import s3_object_url
+from chalicelib.slack.text import escape_mrkdwn
 
 QUEUE_LABELS = {
     "dispatch_queue": "Config notification (dispatch)",
@@ -34,36 +37,17 @@ def is_operational(outcomes: Sequence[Any]) -> bool:
 
 def render_operational(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> dict[str, Any]:
     """One Slack payload (``text`` + ``blocks``) for one or many dead-letter alerts."""
-    from chalicelib.slack.render import LIMITS, check_limits
-
     alerts = [o for o in outcomes if getattr(o, "kind", None) in OPERATIONAL_KINDS]
     if not alerts:
         raise ValueError("no operational alerts to render")
     queues = Counter(_queue(o) for o in alerts)
-    reported = sum(len(_list(_extra(o).get("still_reported"))) for o in alerts)
     noun = "dead letter" if len(alerts) == 1 else "dead letters"
     title = f":rotating_light: mcd: {len(alerts)} {noun} kept for a person"
-    counts = ", ".join(f"*{n}* {_safe(QUEUE_LABELS.get(q, q), 60)}" for q, n in queues.most_common())
-    by_reason = Counter(_safe(_short_reason(o.reason), _REASON_CHARS) for o in alerts)
-    summary = [f"{counts}. Each is stored with its reason in the archive bucket; nothing was dropped."]
-    if reported:
-        summary.append(f"{reported} change(s) inside them are still reported, without an author.")
-    reasons = "\n".join(f"• {n} × {reason}" for reason, n in by_reason.most_common(5))
-    lines: list[str] = []
-    used = 0
-    for alert in sorted(alerts, key=lambda o: str(o.at))[:MAX_LINES]:
-        line = _line(alert, console_base)
-        if used + len(line) + 1 > LIMITS["section_text"] - 120:  # whole lines only: a cut could break a link
-            break
-        lines.append(line)
-        used += len(line) + 1
-    if len(lines) < len(alerts):
-        lines.append(f"… and {len(alerts) - len(lines)} more under `dead-letter/` in the archive bucket")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[: LIMITS["header"]], "emoji": True}},
-        _section(" ".join(summary), LIMITS["section_text"]),
-        _section(f"*Reasons*\n{reasons}", LIMITS["section_text"]),
-        _section("\n".join(lines), LIMITS["section_text"]),
+        _section(_summary(alerts, queues), LIMITS["section_text"]),
+        _section(f"*Reasons*\n{_reasons(alerts)}", LIMITS["section_text"]),
+        _section(_listing(alerts, console_base), LIMITS["section_text"]),
         {"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": (
             "Operational alert from the detector itself, not a change in your estate. Fix the cause, then "
             "inspect or replay the stored messages.")}]},
@@ -76,27 +60,56 @@ def render_operational(outcomes: Sequence[Outcome], *, console_base: str | None 
     return payload
 
 
-def _line(alert: Outcome, console_base: str | None) -> str:
-    from chalicelib.slack.render import escape_mrkdwn, s3_object_url
+def _summary(alerts: Sequence[Outcome], queues: Counter[str]) -> str:
+    """How many per queue, and how many changes inside them are still reported."""
+    counts = ", ".join(f"*{n}* {_safe(QUEUE_LABELS.get(q, q), 60)}" for q, n in queues.most_common())
+    summary = [f"{counts}. Each is stored with its reason in the archive bucket; nothing was dropped."]
+    reported = sum(len(_list(o.extra.get("still_reported"))) for o in alerts)
+    if reported:
+        summary.append(f"{reported} change(s) inside them are still reported, without an author.")
+    return " ".join(summary)
 
-    extra = _extra(alert)
+
+def _reasons(alerts: Sequence[Outcome]) -> str:
+    """The five most frequent reasons (without the quoted input), with their counts."""
+    by_reason = Counter(_safe(_short_reason(o.reason), _REASON_CHARS) for o in alerts)
+    return "\n".join(f"• {n} × {reason}" for reason, n in by_reason.most_common(5))
+
+
+def _listing(alerts: Sequence[Outcome], console_base: str | None) -> str:
+    """One line per dead letter, oldest first, whole lines only (a cut could break a link)."""
+    lines: list[str] = []
+    used = 0
+    for alert in sorted(alerts, key=lambda o: str(o.at))[:MAX_LINES]:
+        line = _line(alert, console_base)
+        if used + len(line) + 1 > LIMITS["section_text"] - 120:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if len(lines) < len(alerts):
+        lines.append(f"… and {len(alerts) - len(lines)} more under `dead-letter/` in the archive bucket")
+    return "\n".join(lines)
+
+
+def _line(alert: Outcome, console_base: str | None) -> str:
     parts = [f"• *{_safe(QUEUE_LABELS.get(_queue(alert), _queue(alert)), 60)}*: {_safe(alert.reason, _REASON_CHARS)}"]
-    undelivered = extra.get("undelivered")
+    undelivered = alert.extra.get("undelivered")
     if isinstance(undelivered, str) and undelivered:
         parts.append(f"alert: {_safe(undelivered, 120)}")
-    still = [_safe(s, 80) for s in _list(extra.get("still_reported")) if isinstance(s, str)][:3]
+    still = [_safe(s, 80) for s in _list(alert.extra.get("still_reported")) if isinstance(s, str)][:3]
     if still:
         parts.append("still reported: " + ", ".join(still))
-    url = None
-    if isinstance(alert.archive_bucket, str) and isinstance(alert.archive_key, str):
-        try:
-            url = s3_object_url(alert.archive_bucket, alert.archive_key, str(alert.partition or "aws"),
-                                console_base=console_base)
-        except Exception:
-            url = None
-    label = "stored message"
-    parts.append(f"<{escape_mrkdwn(url)}|{label}>" if url else f"stored at {_safe(alert.archive_key, 160)}")
+    parts.append(_stored_at(alert, console_base))
     return " — ".join(parts)
+
+
+def _stored_at(alert: Outcome, console_base: str | None) -> str:
+    """A link to the stored message, or its key when no link can be built."""
+    bucket, key = alert.archive_bucket, alert.archive_key
+    url = None
+    if bucket is not None and key is not None:
+        url = s3_object_url(bucket, key, alert.partition or "aws", console_base=console_base)
+    return f"<{escape_mrkdwn(url)}|stored message>" if url else f"stored at {_safe(alert.archive_key, 160)}"
 
 
 def _section(text: str, limit: int) -> dict[str, Any]:
@@ -121,12 +134,8 @@ def _safe(value: Any, limit: int) -> str:
 
 
 def _queue(alert: Outcome) -> str:
-    queue = _extra(alert).get("queue")
+    queue = alert.extra.get("queue")
     return queue if isinstance(queue, str) and queue else "unknown queue"
-
-
-def _extra(alert: Outcome) -> Mapping[str, Any]:
-    return alert.extra if isinstance(alert.extra, Mapping) else {}
 
 
 def _list(value: Any) -> list[Any]:

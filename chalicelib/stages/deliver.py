@@ -49,6 +49,7 @@ from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.outcomes import OPERATIONAL_KINDS, UNATTRIBUTED_CHANGE, Outcome
 from chalicelib.core.settings import Destination, Settings
+from chalicelib.core.severity import SEVERITY_RANK, severity
 from chalicelib.core.timeutil import parse_time
 from chalicelib.stages.shared.dead_letter_notices import surface
 from chalicelib.stages.shared.queues import SLACK_QUEUE
@@ -68,7 +69,6 @@ VISIBILITY_SECONDS = 120
 BACKOFF_FIRST_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 900.0
 BURST_STORE_CHARS = 150_000  # outcomes kept with a bot message's burst record (a DynamoDB item is <= 400 KB)
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 DEFAULT_DESTINATION = "default"
 _SLACK_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
 _CHANNEL = re.compile(r"^[#@]?[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -124,8 +124,6 @@ def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) 
         return [Destination(DEFAULT_DESTINATION, "webhook", default_secret)] if default_secret else []
     if not settings.routes:
         return list(settings.destinations)
-    from chalicelib.slack.render import severity
-
     by_name = {d.name: d for d in settings.destinations}
     operational = outcome.kind in OPERATIONAL_KINDS
     for route in settings.routes:
@@ -144,7 +142,8 @@ def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) 
 def group_key(outcome: Outcome) -> str:
     if outcome.kind == UNATTRIBUTED_CHANGE:
         return "unattributed"
-    return outcome.principal_arn or (outcome.principal or {}).get("display_name") or f"{outcome.kind}:{outcome.signin}"
+    display_name = outcome.principal.display_name if outcome.principal else None
+    return outcome.principal_arn or display_name or f"{outcome.kind}:{outcome.signin}"
 
 
 def slack_send(deps: Deps) -> dict[str, int]:
@@ -318,8 +317,6 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
 
 def _level(outcomes: Any) -> str:
     """The highest severity among ``outcomes`` (``low`` for none; ``high`` if one cannot be rated)."""
-    from chalicelib.slack.render import severity
-
     try:
         return max((severity(o) for o in outcomes), key=SEVERITY_RANK.__getitem__, default="low")
     except Exception:  # an alert that cannot be rated is never the one held back

@@ -1,4 +1,4 @@
-"""``adapters.archive`` on moto: bytes kept as received, reads capped and gunzipped, S3 locations split."""
+"""``adapters.archive`` on moto: bytes kept as received, reads capped and gunzipped."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from moto import mock_aws
 
 from chalicelib.adapters.archive import Archive, read_object
 from chalicelib.adapters.aws import ClientFactory
-from chalicelib.core.archive_keys import split_s3_location
 from chalicelib.core.errors import MalformedInput
 
 
@@ -74,16 +73,3 @@ def test_corrupt_gzip_is_malformed_input(s3: Any, archive: Archive) -> None:
 def test_invalid_utf8_is_replaced_not_raised(archive: Archive) -> None:
     archive.put("latin.json", b'{"a": "caf\xe9"}')
     assert archive.get_text("latin.json") == '{"a": "caf\ufffd"}'
-
-
-@pytest.mark.parametrize(("location", "expected"), [
-    ("config-bucket/AWSLogs/1/Config/x.json.gz", ("config-bucket", "AWSLogs/1/Config/x.json.gz")),
-    ("s3://config-bucket/a/b", ("config-bucket", "a/b")),
-    ("arn:aws:s3:::config-bucket/a/b", ("config-bucket", "a/b")),
-    ("  s3://b/k  ", ("b", "k")),
-    ("config-bucket", None),
-    ("s3://config-bucket/", None),
-    ("", None),
-])
-def test_split_s3_location(location: str, expected: tuple[str, str] | None) -> None:
-    assert split_s3_location(location) == expected

@@ -18,7 +18,7 @@ from chalicelib.memory_deps import MemoryDeps
 from chalicelib.parsing.config_notifications import parse_config_message
 from chalicelib.stages.dead_letters import MAX_REDRIVES, dl_retry
 from chalicelib.stages.deliver import slack_send
-from chalicelib.stages.shared.dead_letter_notices import WATCH_LOST, surface
+from chalicelib.stages.shared.dead_letter_notices import WATCH_LOST
 
 PERMANENT = {"mcd-permanent": "true"}
 
@@ -76,13 +76,6 @@ def test_many_dead_letters_at_once_become_one_slack_message(monkeypatch: pytest.
     text = json.dumps(message.payload)
     assert message.target == WEBHOOK
     assert "6 dead letters" in text and "*5* Config notification" in text and "*1* attribution job" in text
-
-
-def test_one_alert_per_stored_dead_letter() -> None:
-    deps = world()
-    for _ in range(3):
-        surface(deps, "dispatch_queue", "dead-letter/dispatch_queue/2024/5/1/same.json", "reason", "{}")
-    assert len(slack_outcomes(deps)) == 1
 
 
 def test_a_stored_notification_still_reports_its_changes_without_an_author() -> None:

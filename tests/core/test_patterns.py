@@ -11,7 +11,6 @@ and ``*`` is a wildcard only at the start or end of a value (``Ev*ent`` is liter
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import re
@@ -40,7 +39,6 @@ from chalicelib.core.patterns import (
 from chalicelib.core.rules import DirectRules, glob_matches, is_sensitive_call, signin_alert
 from chalicelib.core.settings import Settings
 from chalicelib.parsing.cloudtrail import parse_record
-from mcd_tools import patterns_cmd
 
 ACCOUNT = "587402196633"
 
@@ -536,65 +534,7 @@ def test_glob_translations(glob: str, name: str) -> None:
     assert widened if expected else (widened == expected or not exact)
 
 
-# --- mcd patterns ------------------------------------------------------------------------------
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = patterns_cmd.main(argv, out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def test_mcd_patterns_prints_both_with_the_defaults() -> None:
-    code, out, _err = run([])
-    assert code == 0
-    lines = out.splitlines()
-    filter_line = next(line for line in lines if line.startswith("{"))
-    assert filter_line == cloudwatch_logs_filter_pattern(DirectRules())
-    assert len(filter_line) <= CWL_MAX_PATTERN and balanced(filter_line)
-    start = next(i for i, line in enumerate(lines) if line.startswith("["))
-    assert json.loads("\n".join(lines[start:])) == eventbridge_patterns(DirectRules())
-
-
-def test_mcd_patterns_json_output(tmp_path: Path) -> None:
-    settings_file = tmp_path / "settings.json"
-    settings_file.write_text(json.dumps({"trusted_principals": [], "direct_rules": SEED_002_RULES}))
-    code, out, _err = run(["--settings", str(settings_file), "--json"])
-    assert code == 0
-    result = json.loads(out)
-    rules = DirectRules.from_mapping(SEED_002_RULES)
-    assert result["cloudwatch_logs_filter_pattern"] == cloudwatch_logs_filter_pattern(rules)
-    assert result["eventbridge_patterns"] == eventbridge_patterns(rules)
-    assert '$.eventName = "ConsoleLogin"' in result["cloudwatch_logs_filter_pattern"]
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ('{"direct_rules": {"include": ["Get*"]}}', "direct_rules.include"),
-        ('{"direct_rules": {"identity_types": ["IamUser"]}}', "direct_rules.identity_types"),
-        ('{"direct_rule": {}}', "direct_rule"),
-        ("not json", "not JSON"),
-        ("[]", "JSON object"),
-    ],
-)
-def test_mcd_patterns_rejects_bad_settings(tmp_path: Path, content: str, message: str) -> None:
-    settings_file = tmp_path / "settings.json"
-    settings_file.write_text(content)
-    code, out, err = run(["--settings", str(settings_file)])
-    assert code == 2 and out == ""
-    assert message in err
-
-
-def test_mcd_patterns_missing_file_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _out, err = run(["--settings", str(tmp_path / "absent.json")])
-    assert code == 2 and "cannot read settings file" in err
-    assert run(["--bogus"])[0] == 2
-    assert run(["--help"])[0] == 0
-    capsys.readouterr()
-
-
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "direct-alerts.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "direct-alerts.md"
 
 
 def test_docs_examples_are_valid_and_current() -> None:

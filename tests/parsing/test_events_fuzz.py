@@ -37,7 +37,7 @@ from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record, reso
 from chalicelib.parsing.config_notifications import parse_config_message, parse_config_object
 from chalicelib.parsing.events import parse_payload, parse_sns_event
 
-EVENTS = Path(__file__).resolve().parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 SAMPLES = [json.loads(p.read_text()) for p in sorted(EVENTS.glob("*.json"))]
 TEXT_SAMPLES = [p.read_text() for p in sorted(EVENTS.glob("*.txt"))]
 ITEM_TYPES = (ConfigChange, TrailEvent, Ignored, Unparseable)
@@ -205,7 +205,7 @@ def test_resolve_principal_and_records_take_anything(identity, extra):
 # escape any of them.
 
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 SEED = int(os.environ.get("MCD_FUZZ_SEED", "20240611"))
 PAYLOADS = int(os.environ.get("MCD_FUZZ_PAYLOADS", "10000"))
 
@@ -516,13 +516,13 @@ _RUN = {"direct": _direct, "config": _config, "ingest": _ingest_and_dispatch, "r
 
 
 def _dispatch_everything(deps: FakeDeps) -> None:
-    from chalicelib.stages import ingest
+    from chalicelib.stages import dispatch
 
     queue = deps.queue("dispatch_queue")
     queue.pending = [Message(body=text, receipt=str(n), message_id=f"d-{n}", receive_count=1, attributes=attrs)
                      for n, (text, attrs) in enumerate(queue.sent)]
     queue.sent = []
-    ingest.dispatch(deps)
+    dispatch.dispatch(deps)
     assert not queue.pending
     crashed = [attrs.get("mcd-reason", "") for _text, attrs in deps.queue("dispatch_dlq").sent
                if attrs.get("mcd-reason", "").startswith("dispatch failed")]

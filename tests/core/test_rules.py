@@ -6,6 +6,7 @@ import base64
 import copy
 import gzip
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from chalicelib.core.settings import Settings
 from chalicelib.parsing.cloudtrail import parse_record
 from chalicelib.parsing.events import parse_payload
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 NOW = datetime(2025, 3, 18, 9, 30, tzinfo=timezone.utc)
 ACCOUNT = "111122223333"
 
@@ -596,7 +597,7 @@ def test_api_call_outcome_is_filled_for_rendering() -> None:
     assert outcome.outcome_id == "ct:79fd2d2d-6ff9-4ddf-aad6-3dea347aedd6"
     assert outcome.at == "2025-03-18T09:30:00Z"
     assert (outcome.account, outcome.region, outcome.partition) == (ACCOUNT, "us-west-2", "aws")
-    assert outcome.principal is not None and outcome.principal["type"] == "IAMUser"
+    assert outcome.principal is not None and outcome.principal.type == "IAMUser"
     assert (outcome.resource_type, outcome.resource_id) == ("AWS::EC2::SecurityGroup", "sg-08845592ad8ac519b")
     (summary,) = outcome.events
     assert summary.request_parameters == params
@@ -855,3 +856,91 @@ def test_public_03_only_the_untrusted_replace_route_alerts() -> None:
     )
     assert _direct_outcomes_of(scenario) == expected
     assert [o["event_name"] for o in expected] == ["ReplaceRoute"]
+
+
+# --- the shared public samples (formerly test_direct_fixtures.py) -------------------------------
+
+FIXTURES = SHARED / "fixtures"
+FIXTURES_NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+EXPECTED_FROM_FIXTURES = {
+    "cloudtrail_lookup/awscli__lookup_events_consolelogin_assumedrole.json": [None],  # federated: MFA at the IdP
+    "cloudtrail_records/awsdocs_ct__consolelogin_iamuser_success_nomfa_records.json": [("console_signin", "no_mfa")],
+    "cloudtrail_records/awsdocs_iam__assumedrole_role_chaining_sourceidentity_tags.json": [None],  # read-only STS
+    "cloudtrail_records/awsdocs_iam__assumerole_cross_account_caller_iamuser.json": [None],
+    "cloudtrail_records/stratus__iamuser_authorize_sg_ingress_port22_anonymized.json": [
+        ("api_call", "AuthorizeSecurityGroupIngress")],
+    "cloudwatch_logs/hidekuro__awslogs_event_gzip_cloudtrail_deleteuser.json": [("api_call", "DeleteUser")],
+    "eventbridge/awsdocs_cwe__api_call_s3_create_bucket_root.json": [None],  # CreateBucket is not in the rules
+    "eventbridge/awsdocs_cwe__console_signin_root_no_version_field.json": [("console_signin", "root")],
+}
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside the clone")
+@pytest.mark.parametrize("name", sorted(EXPECTED_FROM_FIXTURES))
+def test_shared_samples_give_the_right_direct_outcome(name: str) -> None:
+    events = [i for i in parse_payload(json.loads((FIXTURES / name).read_text()), name) if isinstance(i, TrailEvent)]
+    outcomes = [direct_outcome(e, Settings(), DirectRules.from_mapping(None), FIXTURES_NOW) for e in events]
+    got = [None if o is None else (o.kind, o.signin or o.event_name) for o in outcomes]
+    assert got == EXPECTED_FROM_FIXTURES[name]
+
+
+# --- the rules read the typed record only ------------------------------------------------------
+
+
+def bare_signin(**fields: Any) -> TrailEvent:
+    """A sign-in built without the parser, with a raw record that says the opposite of every typed field."""
+    contrary = {"responseElements": {"ConsoleLogin": "Failure"}, "additionalEventData": {"MFAUsed": "No"},
+                "errorCode": "AccessDenied", "errorMessage": "x", "readOnly": True, "eventType": "AwsApiCall",
+                "userIdentity": {"type": "Root", "userName": "someone-else"}, "recipientAccountId": "999999999999"}
+    values: dict[str, Any] = {
+        "source": "test", "event_id": "9a6e9a2c-6f1d-4d6e-9b0a-1c2d3e4f5a6b", "event_name": "ConsoleLogin",
+        "event_source": "signin.amazonaws.com", "event_time": None, "account": ACCOUNT, "region": "us-east-1",
+        "read_only": False, "error_code": None, "event_type": "AwsConsoleSignIn",
+        "principal": Principal(type="IAMUser", user_name="nina"), "console_login": "Success", "mfa_used": True,
+        "raw": contrary,
+    }
+    values.update(fields)
+    return TrailEvent(**values)
+
+
+def test_sign_in_rules_read_the_typed_fields_not_the_raw_record() -> None:
+    assert classify_signin(bare_signin()) is None
+    assert classify_signin(bare_signin(mfa_used=False)) == "no_mfa"
+    assert classify_signin(bare_signin(mfa_used=None)) is None
+    assert classify_signin(bare_signin(console_login=" FAILURE ")) == "failure"
+    assert classify_signin(bare_signin(error_message="Failed authentication")) == "failure"
+    assert classify_signin(bare_signin(principal=Principal(type="Root"))) == "root"
+
+
+def test_sign_in_outcome_extra_comes_from_the_typed_fields() -> None:
+    outcome = direct_outcome(bare_signin(mfa_used=False), Settings(), DirectRules(), NOW)
+    assert outcome is not None
+    assert outcome.extra == {"result": "Success", "mfa_used": "no", "user_name": "nina"}
+    assert outcome.account == ACCOUNT
+
+
+def test_sensitive_call_rules_read_the_typed_fields_not_the_raw_record() -> None:
+    call_event = bare_signin(event_name="CreateUser", event_source="iam.amazonaws.com", event_type="AwsApiCall",
+                             console_login=None, mfa_used=None)
+    assert is_sensitive_call(call_event, DirectRules())
+    assert not is_sensitive_call(replace(call_event, read_only=True), DirectRules())
+    assert is_sensitive_call(replace(call_event, error_code="AccessDenied"), DirectRules())
+    assert not is_sensitive_call(replace(call_event, error_code="ValidationError"), DirectRules())
+
+
+def test_outcome_id_without_a_guid_or_a_parser_fingerprint_is_still_deterministic() -> None:
+    event = bare_signin(event_id="redacted")
+    assert event.fingerprint is None
+    assert outcome_id(event) == outcome_id(bare_signin(event_id="redacted"))
+    assert outcome_id(event).startswith("ct:redacted:")
+    assert outcome_id(event) != outcome_id(bare_signin(event_id="redacted", region="eu-west-1"))
+
+
+def test_outcome_partition_from_the_caller_then_the_region() -> None:
+    event = bare_signin(principal=Principal(type="IAMUser", arn="arn:aws-cn:iam::1:user/li"), region="us-gov-west-1")
+    assert direct_outcome(replace(event, mfa_used=False), Settings(), DirectRules(), NOW).partition == "aws-cn"
+    for region, partition in (("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn"), ("us-isob-east-1",
+                              "aws-iso-b"), ("eu-west-1", "aws"), (None, "aws")):
+        outcome = direct_outcome(bare_signin(mfa_used=False, region=region), Settings(), DirectRules(), NOW)
+        assert outcome is not None and outcome.partition == partition

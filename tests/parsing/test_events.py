@@ -13,8 +13,8 @@ from chalicelib.core.model import ConfigChange, Ignored, TrailEvent, Unparseable
 from chalicelib.parsing.envelopes import SnsMeta
 from chalicelib.parsing.events import parse_payload, parse_sns_event
 
-EVENTS = Path(__file__).resolve().parent / "events"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 OWN_FILES = sorted(p for p in EVENTS.iterdir() if p.is_file())
 SHARED_FILES = sorted(SHARED.rglob("*.json")) if SHARED.is_dir() else []
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core.model import IndexedResource, Principal, TrailEvent, Unparseable
-from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record, resolve_principal
+from chalicelib.parsing.cloudtrail import parse_lookup_event, parse_record, resolve_principal, with_location
+from chalicelib.parsing.events import parse_payload
 
-EVENTS = Path(__file__).resolve().parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 ACCT = "210987654321"
 
 
@@ -289,3 +290,185 @@ def test_lookup_events_entries_carry_the_console_flag_from_the_cloudtrail_event_
     assert event.to_json()["principal"]["from_console"] is True
     plain = parse_lookup_event({**entry, "CloudTrailEvent": json.dumps(console_record("false"))}, "lookup")
     assert plain.principal.from_console is False
+
+
+# --- the complete typed record: every field a consumer needs, read once ----------------------------------------
+
+SIGNIN = {"eventVersion": "1.08", "eventID": "3fcfb182-98f8-4744-bd45-10a395ab61cb", "eventName": "ConsoleLogin",
+          "eventSource": "signin.amazonaws.com", "eventTime": "2025-03-02T08:10:00Z", "awsRegion": "us-east-1",
+          "eventType": "AwsConsoleSignIn", "recipientAccountId": ACCT,
+          "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCT}:user/nina", "accountId": ACCT,
+                           "userName": "nina"},
+          "responseElements": {"ConsoleLogin": "Success"}, "additionalEventData": {"MFAUsed": "No"}}
+
+_DROP = object()  # leave the field out of the record
+
+
+def signin_with(**fields) -> TrailEvent:
+    record = json.loads(json.dumps(SIGNIN))
+    for key, value in fields.items():
+        if value is _DROP:
+            record.pop(key, None)
+        else:
+            record[key] = value
+    event = parse_record(record, "test")
+    assert isinstance(event, TrailEvent)
+    return event
+
+
+def test_a_sign_in_record_is_read_completely():
+    event = signin_with()
+    assert (event.console_login, event.mfa_used, event.recipient_account) == ("Success", False, ACCT)
+    assert (event.identity_type, event.failed, event.event_time_text) == ("IAMUser", False, "2025-03-02T08:10:00Z")
+    assert event.principal.user_name == "nina"
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (_DROP, None), (None, None), ("MFAUsed=No", None), ([], None), ({}, None),
+    ({"MFAUsed": None}, None), ({"MFAUsed": "Yes"}, True), ({"MFAUsed": "No"}, False),
+    ({"MFAUsed": " yes "}, True), ({"MFAUsed": "NO"}, False),
+    # Not CloudTrail's spelling: never an answer, so never a "without MFA" alert on a guess.
+    ({"MFAUsed": "true"}, None), ({"MFAUsed": "false"}, None), ({"MFAUsed": True}, None),
+    ({"MFAUsed": False}, None), ({"MFAUsed": 0}, None), ({"MFAUsed": ["No"]}, None),
+])
+def test_mfa_used_is_yes_or_no_only(extra, expected):
+    assert signin_with(additionalEventData=extra).mfa_used is expected
+
+
+@pytest.mark.parametrize("response, expected", [
+    (_DROP, None), (None, None), ("Failure", None), ([{"ConsoleLogin": "Failure"}], None), ({}, None),
+    ({"ConsoleLogin": None}, None), ({"ConsoleLogin": ""}, None), ({"ConsoleLogin": True}, None),
+    ({"ConsoleLogin": {"x": 1}}, None), ({"ConsoleLogin": "Failure"}, "Failure"),
+    ({"ConsoleLogin": "success"}, "success"),
+])
+def test_console_login_result_as_written_or_none(response, expected):
+    assert signin_with(responseElements=response).console_login == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (_DROP, None), (None, None), ("", None), ("222233334444", "222233334444"), (222233334444, "222233334444"),
+    (True, None), ({"id": "1"}, None), ("true", "true"),
+])
+def test_recipient_account_and_the_account_it_decides(value, expected):
+    event = signin_with(recipientAccountId=value)
+    assert event.recipient_account == expected
+    assert event.account == (expected or ACCT)  # the caller's own account fills the gap
+
+
+@pytest.mark.parametrize("code, message, expected_code, expected_message, failed", [
+    (_DROP, _DROP, None, None, False),
+    (None, None, None, None, False),
+    ("", "", None, None, False),
+    ("AccessDenied", "not allowed", "AccessDenied", "not allowed", True),
+    (_DROP, "Failed authentication", None, "Failed authentication", True),  # failed sign-ins: no errorCode
+    (403, _DROP, "403", None, True),
+    (True, False, None, None, False),
+    ("true", _DROP, "true", None, True),
+    ({"code": "AccessDenied"}, ["x"], None, None, False),
+])
+def test_error_code_and_message(code, message, expected_code, expected_message, failed):
+    event = signin_with(errorCode=code, errorMessage=message)
+    assert (event.error_code, event.error_message, event.failed) == (expected_code, expected_message, failed)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (_DROP, None), (None, None), (True, True), (False, False), ("true", True), ("FALSE", False), (" True ", True),
+    ("yes", None), (1, None), (0, None), ([], None),
+])
+def test_read_only_flag(value, expected):
+    assert signin_with(readOnly=value).read_only is expected
+
+
+@pytest.mark.parametrize("value, time_text", [
+    ("not a time", "not a time"), (None, None), (_DROP, None), ({"t": 1}, None), ("", None),
+])
+def test_event_time_text_keeps_what_could_not_be_read(value, time_text):
+    event = signin_with(eventTime=value)
+    assert event.event_time is None
+    assert event.event_time_text == time_text
+
+
+@pytest.mark.parametrize("kind, expected", [
+    (_DROP, None), (None, None), ("", None), (7, "7"), ({"type": "IAMUser"}, None), (["Root"], None),
+    ("Root", "Root"), ("SomethingNew", "SomethingNew"),
+])
+def test_identity_type_is_the_principal_type(kind, expected):
+    identity = {**SIGNIN["userIdentity"]}
+    if kind is _DROP:
+        identity.pop("type")
+    else:
+        identity["type"] = kind
+    event = signin_with(userIdentity=identity)
+    assert event.identity_type == event.principal.type
+    assert event.identity_type == expected
+
+
+@pytest.mark.parametrize("value", [_DROP, None, "text", ["a"], {"roleName": "x", "path": "/ci/"}, 5, True])
+def test_free_form_request_and_response_parts_are_kept_as_delivered(value):
+    event = signin_with(requestParameters=value, responseElements=value, resources=value)
+    expected = None if value is _DROP else value
+    assert event.request_parameters == expected
+    assert event.response_elements == expected
+    assert event.resources == expected
+
+
+def test_invoked_by_and_session_issuer_are_on_the_principal():
+    identity = {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCT}:assumed-role/ci/s", "accountId": ACCT,
+                "invokedBy": "cloudformation.amazonaws.com",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCT}:role/ci"}}}
+    event = signin_with(userIdentity=identity)
+    assert event.principal.invoked_by == "cloudformation.amazonaws.com"
+    assert event.principal.issuer_arn == f"arn:aws:iam::{ACCT}:role/ci"
+
+
+# The fingerprint decides the outcome id of records without a real eventID: it must never change.
+REDACTED = {"eventVersion": "1.08", "eventID": "redacted", "eventName": "DeleteTrail",
+            "eventSource": "cloudtrail.amazonaws.com", "eventTime": "2025-03-02T08:10:00Z", "awsRegion": "eu-west-1",
+            "requestID": "req-1", "sourceIPAddress": "198.51.100.7",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/nina",
+                             "principalId": "AIDAEXAMPLE", "accessKeyId": "AKIAEXAMPLE", "userName": "nina"},
+            "requestParameters": {"name": "org-trail"}}
+REDACTED_FINGERPRINT = "296868b181c6965c90f974da"
+
+
+def test_fingerprint_is_stable_whichever_way_the_record_arrives():
+    assert parse_record(REDACTED, "t").fingerprint == REDACTED_FINGERPRINT
+    entry = {"EventId": "redacted", "EventName": "DeleteTrail", "CloudTrailEvent": json.dumps(REDACTED)}
+    assert parse_lookup_event(entry, "l").fingerprint == REDACTED_FINGERPRINT
+    no_region = {k: v for k, v in REDACTED.items() if k != "awsRegion"}
+    envelope = {"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
+                "account": "111122223333", "time": "2025-03-02T08:10:00Z", "region": "eu-west-1", "resources": [],
+                "detail": no_region}
+    (item,) = parse_payload(envelope, "eventbridge")
+    assert item.region == "eu-west-1" and item.fingerprint == REDACTED_FINGERPRINT  # the envelope's region counts
+
+
+def test_fingerprint_differs_when_the_call_differs():
+    other = {**REDACTED, "requestParameters": {"name": "other-trail"}}
+    assert parse_record(other, "t").fingerprint != REDACTED_FINGERPRINT
+
+
+def test_with_location_fills_gaps_only():
+    record = {k: v for k, v in REDACTED.items() if k != "awsRegion"}
+    event = parse_record({**record, "recipientAccountId": "111122223333"}, "t")
+    filled = with_location(event, "999988887777", "us-west-2")
+    assert (filled.account, filled.region) == ("111122223333", "us-west-2")  # the record's account stays
+    assert filled.fingerprint != event.fingerprint
+    assert with_location(filled, None, "eu-west-1").region == "us-west-2"
+
+
+@pytest.mark.parametrize("params", [{1: "a", "b": 2}, {"nan": float("nan")}])
+def test_a_record_that_cannot_be_written_as_json_still_parses(params):
+    event = parse_record({**REDACTED, "requestParameters": params}, "python")
+    assert isinstance(event, TrailEvent)
+    assert event.fingerprint is None or len(event.fingerprint) == 24
+
+
+def test_a_record_nested_too_deep_to_write_still_parses():
+    deep: dict = {}
+    node = deep
+    for _ in range(100_000):
+        node["x"] = {}
+        node = node["x"]
+    event = parse_record({**REDACTED, "requestParameters": deep}, "python")
+    assert isinstance(event, TrailEvent) and event.fingerprint is None
