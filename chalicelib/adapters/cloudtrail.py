@@ -32,6 +32,32 @@ class LookupStats:
     throttled: int = 0
 
 
+def read_pages(call: Callable[[str, dict[str, Any]], dict[str, Any]], region: str, attribute: str, value: str,
+               start: datetime | None, end: datetime | None, max_pages: int) -> tuple[list[TrailEvent], bool]:
+    """Page through one ``LookupEvents`` query with ``call(region, request)``; ``True`` when the last page was read.
+
+    Shared by the boto3 client and the in-memory fake, so both page and parse alike.
+    """
+    params: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
+                              "MaxResults": 50}
+    if start is not None:
+        params["StartTime"] = start
+    if end is not None:
+        params["EndTime"] = end
+    events: list[TrailEvent] = []
+    for _ in range(max_pages):
+        page = call(region, params)
+        for raw in page.get("Events", []):
+            parsed = parse_lookup_event(raw, f"lookup:{region}")
+            if isinstance(parsed, TrailEvent):
+                events.append(parsed)
+        token = page.get("NextToken")
+        if not token:
+            return events, True
+        params["NextToken"] = token
+    return events, False
+
+
 class LookupClient:
     def __init__(self, client_for_region: Callable[[str], Any], clock: Callable[[], float],
                  sleep: Callable[[float], None]) -> None:
@@ -44,24 +70,7 @@ class LookupClient:
     def lookup(self, region: str, attribute: str, value: str, start: datetime | None = None,
                end: datetime | None = None, max_pages: int = 20) -> tuple[list[TrailEvent], bool]:
         """All events for one lookup attribute in a window; the flag says whether every page was read."""
-        params: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
-                                  "MaxResults": 50}
-        if start is not None:
-            params["StartTime"] = start
-        if end is not None:
-            params["EndTime"] = end
-        events: list[TrailEvent] = []
-        for _ in range(max_pages):
-            page = self._call(region, params)
-            for raw in page.get("Events", []):
-                parsed = parse_lookup_event(raw, f"lookup:{region}")
-                if isinstance(parsed, TrailEvent):
-                    events.append(parsed)
-            token = page.get("NextToken")
-            if not token:
-                return events, True
-            params["NextToken"] = token
-        return events, False
+        return read_pages(self._call, region, attribute, value, start, end, max_pages)
 
     def _call(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import ClientError

@@ -29,13 +29,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chalicelib.adapters.archive import read_object
-from chalicelib.adapters.cloudtrail import LookupStats
+from chalicelib.adapters.cloudtrail import LookupStats, read_pages
 from chalicelib.adapters.queues import MAX_DELAY_SECONDS, Message
 from chalicelib.adapters.secrets import Secret, SecretError, _unwrap
 from chalicelib.adapters.slack import Delivery, usable_webhook_url
 from chalicelib.adapters.state import DAY
 from chalicelib.core.model import TrailEvent
-from chalicelib.parsing.cloudtrail import parse_lookup_event
 
 MAX_MESSAGE_BYTES = 262_144  # SQS: one message, body and attributes
 DEFAULT_RETENTION_SECONDS = 4 * DAY  # SQS's default
@@ -296,24 +295,7 @@ class MemoryLookups:
 
     def lookup(self, region: str, attribute: str, value: str, start: datetime | None = None,
                end: datetime | None = None, max_pages: int = 20) -> tuple[list[TrailEvent], bool]:
-        params: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
-                                  "MaxResults": 50}
-        if start is not None:
-            params["StartTime"] = start
-        if end is not None:
-            params["EndTime"] = end
-        events: list[TrailEvent] = []
-        for _ in range(max_pages):
-            page = self._call(region, params)
-            for raw in page.get("Events", []):
-                parsed = parse_lookup_event(raw, f"lookup:{region}")
-                if isinstance(parsed, TrailEvent):
-                    events.append(parsed)
-            token = page.get("NextToken")
-            if not token:
-                return events, True
-            params["NextToken"] = token
-        return events, False
+        return read_pages(self._call, region, attribute, value, start, end, max_pages)
 
     def _call(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         self.stats.calls += 1
