@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from chalicelib.core.model import Principal
+from chalicelib.core.model import Principal, TrailEvent
 from chalicelib.core.text import optional_text
+from chalicelib.core.timeutil import iso
 
 
 class Kind(str, Enum):
@@ -218,12 +219,6 @@ def _set_all(instance: object, values: Mapping[str, Any]) -> None:
     """Set fields of a frozen data class from its ``__post_init__``."""
     for name, value in values.items():
         object.__setattr__(instance, name, value)
-
-
-# The one EventSummary builder (the direct rules and the Config path's outcomes both use it). Its imports sit
-# here so that this append stays clear of the Outcome class being retyped; hoist them when that lands.
-from chalicelib.core.model import TrailEvent  # noqa: E402
-from chalicelib.core.timeutil import iso  # noqa: E402
 
 
 def summary_of(event: TrailEvent) -> EventSummary:
