@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import time_machine
 from chalice.test import Client
+from memory_world import oversized_notification as oversized_notification  # re-exported to the e2e tests
+from memory_world import sg_notification
 from moto import mock_aws
 
 import app as app_module
@@ -33,37 +35,7 @@ ACCOUNT = "123456789012"
 TRUSTED_ROLE = f"arn:aws:iam::{ACCOUNT}:role/terraform"
 
 
-def sg_notification(group: str, capture: datetime, *, port: int = 22) -> str:
-    """A ConfigurationItemChangeNotification for an ingress rule added to ``group``."""
-    item = {
-        "configurationItemVersion": "1.3", "configurationItemCaptureTime": capture.isoformat().replace("+00:00", "Z"),
-        "configurationStateId": int(capture.timestamp() * 1000), "awsAccountId": ACCOUNT,
-        "configurationItemStatus": "OK", "resourceType": "AWS::EC2::SecurityGroup", "resourceId": group,
-        "resourceName": f"{group}-name", "ARN": f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{group}",
-        "awsRegion": "us-east-1", "availabilityZone": "Not Applicable", "relatedEvents": [], "relationships": [],
-        "configuration": {"groupId": group, "ipPermissions": []}, "tags": {}, "supplementaryConfiguration": {},
-    }
-    diff = {"changeType": "UPDATE", "changedProperties": {"Configuration.IpPermissions.0": {
-        "previousValue": None, "changeType": "CREATE",
-        "updatedValue": {"ipProtocol": "tcp", "fromPort": port, "toPort": port, "ipRanges": ["0.0.0.0/0"]}}}}
-    return json.dumps({"configurationItemDiff": diff, "configurationItem": item,
-                       "notificationCreationTime": capture.isoformat().replace("+00:00", "Z"),
-                       "messageType": "ConfigurationItemChangeNotification", "recordVersion": "1.3"})
 
-
-
-def oversized_notification(group: str, location: str) -> str:
-    """The summary Config sends instead of ``sg_notification``'s item when the item is too large for SNS."""
-    item = json.loads(sg_notification(group, CAPTURE))["configurationItem"]
-    return json.dumps({
-        "messageType": "OversizedConfigurationItemChangeNotification", "recordVersion": "1.0",
-        "notificationCreationTime": item["configurationItemCaptureTime"],
-        "configurationItemSummary": {**{k: item[k] for k in (
-            "awsAccountId", "awsRegion", "resourceType", "resourceId", "resourceName", "ARN",
-            "configurationItemCaptureTime", "configurationStateId", "configurationItemStatus",
-            "configurationItemVersion")}, "changeType": "UPDATE"},
-        "s3DeliverySummary": {"s3BucketLocation": location, "errorCode": None},
-    })
 
 
 def trail_entry(group: str, when: datetime, *, user: str = "alice", role: str | None = None,
