@@ -24,7 +24,7 @@ from moto import mock_aws
 import app as app_module
 from chalicelib import bootstrap
 from chalicelib.adapters.aws import ClientFactory
-from chalicelib.core.outcomes import DEAD_LETTER, Outcome
+from chalicelib.core.outcomes import Outcome
 from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
 from mcd_tools.sandbox import create_resources
 from mcd_tools.slack_standin import SlackStandIn
@@ -118,28 +118,6 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
 
 
 CAPTURE = START + timedelta(seconds=40)
-
-
-@pytest.fixture(autouse=True)
-def operational_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Render ``dead_letter`` alerts with ``slack_operational`` until ``slack_render.render`` dispatches to it."""
-    from chalicelib.slack import render as slack_render
-    from chalicelib.slack.operational import is_operational, render_operational
-
-    probe = Outcome(kind=DEAD_LETTER, outcome_id="dl:probe", at="2024-05-01T12:00:00Z", reason="probe",
-                    extra={"queue": "dispatch_queue"})
-    try:
-        slack_render.render([probe])
-        return  # already wired
-    except ValueError:
-        pass
-    original = slack_render.render
-
-    def render(outcomes: Any, **kwargs: Any) -> dict[str, Any]:
-        return render_operational(outcomes, **kwargs) if is_operational(outcomes) else original(outcomes, **kwargs)
-
-    monkeypatch.setattr(slack_render, "render", render)
-
 
 
 @pytest.mark.parametrize("world", [[trail_entry("sg-0aaa", START + timedelta(seconds=5))]], indirect=True)
@@ -279,7 +257,6 @@ def test_local_routes_drive_the_pipeline(world: World) -> None:
 
 
 def test_local_preview_shows_waiting_alerts_escaped(world: World) -> None:
-    from chalicelib.core.outcomes import Outcome
 
     outcome = Outcome(kind="unattributed_change", outcome_id="ci:x", at="2024-05-01T12:00:00Z",
                       account=ACCOUNT, region="us-east-1", resource_type="AWS::EC2::SecurityGroup",

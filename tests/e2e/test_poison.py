@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from test_pipeline import ACCOUNT, CAPTURE, START, World, sg_notification, trail_entry
-from test_pipeline import operational_rendering as operational_rendering  # autouse, re-exported
 from test_pipeline import oversized_notification as oversized
 from test_pipeline import world as world  # the fixture, re-exported
 
