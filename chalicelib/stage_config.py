@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core.partitions import DNS_SUFFIX
 from chalicelib.stages.shared import queues
 
 STAGE_VARIABLE = "MCD_STAGE"
@@ -44,8 +45,6 @@ QUEUES: dict[str, str] = {
     queues.SLACK_DLQ: "slack-dlq",
 }
 """``Deps.queue`` names → the stack's queue names (after ``mcd-<stage>-``)."""
-
-_DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn", "aws-iso": "c2s.ic.gov", "aws-iso-b": "sc2s.sgov.gov"}
 
 
 def config_topic_name(stage: str) -> str:
@@ -101,7 +100,7 @@ class StageNames:
         return f"mcd-{self.stage}-{QUEUES[queue]}"
 
     def queue_url(self, queue: str) -> str:
-        suffix = _DNS_SUFFIX.get(self.partition, "amazonaws.com")
+        suffix = DNS_SUFFIX.get(self.partition, "amazonaws.com")
         return f"https://sqs.{self.region}.{suffix}/{self.account}/{self.queue_name(queue)}"
 
     @property

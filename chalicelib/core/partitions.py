@@ -22,27 +22,31 @@ AWS_EUSC = "aws-eusc"
 
 @dataclass(frozen=True)
 class Partition:
-    """One partition: its name, the prefix its region names start with, and its global (IAM) region."""
+    """One partition: its name, the prefix its region names start with, its global (IAM) region, and the DNS
+    suffix of its service endpoints (where the stage's queue URLs live)."""
 
     name: str
     region_prefix: str | None
     global_region: str
+    dns_suffix: str = "amazonaws.com"
 
 
 PARTITIONS = (
     Partition(AWS, None, "us-east-1"),
     Partition(AWS_US_GOV, "us-gov-", "us-gov-west-1"),
-    Partition(AWS_CN, "cn-", "cn-north-1"),
-    Partition(AWS_ISO_B, "us-isob-", "us-isob-east-1"),
+    Partition(AWS_CN, "cn-", "cn-north-1", "amazonaws.com.cn"),
+    Partition(AWS_ISO_B, "us-isob-", "us-isob-east-1", "sc2s.sgov.gov"),
     Partition(AWS_ISO_E, "eu-isoe-", "eu-isoe-west-1"),
     Partition(AWS_ISO_F, "us-isof-", "us-isof-south-1"),
-    Partition(AWS_ISO, "us-iso-", "us-iso-east-1"),
+    Partition(AWS_ISO, "us-iso-", "us-iso-east-1", "c2s.ic.gov"),
     Partition(AWS_EUSC, "eusc-", "eusc-de-east-1"),
 )
 """Every prefix is distinct from the others (``us-isob-`` does not start with ``us-iso-``), so order is free."""
 
 GLOBAL_REGION = {p.name: p.global_region for p in PARTITIONS}
 """Partition name -> the region where CloudTrail records its IAM (global) calls."""
+DNS_SUFFIX = {p.name: p.dns_suffix for p in PARTITIONS}
+"""Partition name -> the DNS suffix of its service endpoints."""
 
 
 def partition_of_region(region: str | None) -> str:
