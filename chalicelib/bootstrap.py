@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.secrets import SecretReader
     from chalicelib.adapters.state import StateTable
     from chalicelib.core.settings import Settings
+    from chalicelib.ports import SlackPoster
 
 log = logging.getLogger("mcd.bootstrap")
 
@@ -178,6 +179,13 @@ class Deps:
         from chalicelib.adapters.secrets import SecretReader
 
         return self._memo("secrets", lambda: SecretReader(self.clients.client, self.clock))
+
+    @property
+    def slack(self) -> SlackPoster:
+        """The Slack adapter: the module's two calls (importing slack_sdk waits until a stage posts)."""
+        from chalicelib.adapters import slack
+
+        return slack
 
     def settings(self) -> Settings:
         """The current settings, re-read at most once a minute; the last good copy survives a bad edit."""

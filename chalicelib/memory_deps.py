@@ -73,7 +73,7 @@ class MemoryDeps(Deps):
         self._memory_state = MemoryState()
         self._memory_lookups = lookups or MemoryLookups()
         self._memory_secrets = MemorySecrets(secrets)
-        self.slack = RecordingSlack(clock=manual)
+        self._memory_slack = RecordingSlack(clock=manual)
 
     def queue(self, name: str) -> MemoryQueue:  # type: ignore[override]
         getattr(self.env, f"{name}_url")  # an unknown name fails as it does on AWS
@@ -95,6 +95,10 @@ class MemoryDeps(Deps):
     def secrets(self) -> MemorySecrets:  # type: ignore[override]
         return self._memory_secrets
 
+    @property
+    def slack(self) -> RecordingSlack:  # type: ignore[override]
+        return self._memory_slack
+
     def _read_settings_document(self) -> dict[str, Any]:
         if self.settings_document is None:
             return super()._read_settings_document()
@@ -109,7 +113,7 @@ class MemoryDeps(Deps):
         other._memory_archive = self._memory_archive
         other._memory_state = self._memory_state
         other._memory_secrets = self._memory_secrets
-        other.slack = self.slack
+        other._memory_slack = self._memory_slack
         return other
 
 

@@ -6,13 +6,15 @@ typed against a port runs unchanged on AWS, on moto, or in memory in a few milli
 protocol lists only the members the stages use; ``tests/adapters/test_ports.py`` checks that every
 adapter and its fake offer them with the same parameters.
 
-This module imports only the core: the value types crossing a port (a received message, a secret,
-Slack's answer) are protocols too, so ports never depend on an adapter.
+This module imports only the core: the value types crossing a port are protocols (a received message, a
+secret) or plain data defined here (Slack's classified answer, ``Delivery``), so ports never depend on an
+adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -110,34 +112,36 @@ class SecretSource(Protocol):
     def read(self, ref: str) -> SecretValue: ...
 
 
-class SlackAnswer(Protocol):
-    """Slack's classified answer to one call (``adapters.slack.Delivery``)."""
+# chat.update refusals after which a new message is the way to go (Slack's error codes).
+UPDATE_GONE_ERRORS = ("message_not_found", "cant_update_message", "edit_window_closed")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Slack's answer to one call, classified by the adapter: what the stage does next depends on it alone."""
+
+    status: str  # "ok", "retry" or "permanent"
+    detail: str = ""
+    retry_after: float | None = None
+    ts: str | None = None
+    channel: str | None = None
+    code: str | None = None  # Slack's error code or the HTTP status, when Slack gave one
+    whole_destination: bool = False  # a permanent refusal of the webhook/token/channel, not of this message
+    unavailable: bool = False  # "retry" because Slack was unreachable, failing or rate limiting: wait, never give up
 
     @property
-    def status(self) -> str: ...
-    @property
-    def detail(self) -> str: ...
-    @property
-    def retry_after(self) -> float | None: ...
-    @property
-    def ts(self) -> str | None: ...
-    @property
-    def channel(self) -> str | None: ...
-    @property
-    def code(self) -> str | None: ...
-    @property
-    def whole_destination(self) -> bool: ...
-    @property
-    def unavailable(self) -> bool: ...
+    def message_gone(self) -> bool:
+        """A refused ``chat.update`` of a message that can no longer be edited: post a new one instead."""
+        return self.status == "permanent" and self.code in UPDATE_GONE_ERRORS
 
 
 class SlackPoster(Protocol):
     """Posting to Slack: the module ``adapters.slack`` itself satisfies this, as does a recording fake."""
 
-    def post_webhook(self, url: Any, payload: dict[str, Any]) -> SlackAnswer: ...
+    def post_webhook(self, url: Any, payload: dict[str, Any]) -> Delivery: ...
 
     def post_bot(self, token: Any, channel: str, payload: dict[str, Any], update_ts: str | None = None,
-                 base_url: str | None = None) -> SlackAnswer: ...
+                 base_url: str | None = None) -> Delivery: ...
 
 
 class StageEnvironment(Protocol):
@@ -170,6 +174,9 @@ class StageDeps(Protocol):
     def lookups(self) -> TrailLookups: ...
     @property
     def secrets(self) -> SecretSource: ...
+
+    @property
+    def slack(self) -> SlackPoster: ...
 
     def now(self) -> datetime: ...
 

@@ -1,6 +1,6 @@
 """In-memory stage worlds: ``MemoryDeps`` with CloudTrail served by ``FakeCloudTrail`` and Slack recorded.
 
-Stage tests build one with ``world(monkeypatch, trail=[...], settings={...})`` and run a stage on it in
+Stage tests build one with ``world(trail=[...], settings={...})`` and run a stage on it in
 milliseconds: no moto, no HTTP server, no time-machine (the clock is ``deps.manual_clock``). The
 builders make the inputs the stages meet: a Config change notification, a CloudTrail record as
 event history shows it, an SNS delivery, a lookup job.
@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
-
-from chalicelib.adapters import slack as slack_adapter
 from chalicelib.adapters.memory import DEFAULT_START, ManualClock, MemoryLookups, SlackCall
 from chalicelib.core.jobs import LookupJob, change_key
 from chalicelib.core.logs import OUTCOME_LOGGER
@@ -44,22 +41,14 @@ def trail_lookups(items: list[dict[str, Any]], clock: ManualClock) -> MemoryLook
     return MemoryLookups(lambda region, request: trail.lookup(region, request, clock()))
 
 
-def install_slack(monkeypatch: pytest.MonkeyPatch, deps: MemoryDeps) -> None:
-    """Route the Slack adapter's two calls to ``deps.slack`` (the stage calls the adapter module directly)."""
-    monkeypatch.setattr(slack_adapter, "post_webhook", deps.slack.post_webhook)
-    monkeypatch.setattr(slack_adapter, "post_bot", deps.slack.post_bot)
-
-
-def world(monkeypatch: pytest.MonkeyPatch | None = None, *, trail: list[dict[str, Any]] | None = None,
+def world(*, trail: list[dict[str, Any]] | None = None,
           settings: dict[str, Any] | None = None, start: datetime = START,
           secrets: dict[str, str] | None = None, **options: Any) -> MemoryDeps:
-    """A ``MemoryDeps`` whose default Slack secret holds ``WEBHOOK``; with ``monkeypatch``, Slack is recorded."""
+    """A ``MemoryDeps`` whose default Slack secret holds ``WEBHOOK``; Slack is recorded on ``deps.slack``."""
     clock = ManualClock(start)
     deps = MemoryDeps(settings={} if settings is None else settings, clock=clock,
                       lookups=trail_lookups(trail or [], clock),
                       secrets={"memory/slack-webhook": json.dumps({"url": WEBHOOK}), **(secrets or {})}, **options)
-    if monkeypatch is not None:
-        install_slack(monkeypatch, deps)
     return deps
 
 
@@ -188,8 +177,7 @@ class _Outcomes(logging.Handler):
 REPLAY_SECRET = "mcd-replay/slack-webhook"  # the default secret ``mcd replay`` creates (scenarios name it)
 
 
-def replay(scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-           secrets: dict[str, str] | None = None) -> MemoryReplay:
+def replay(scenario: dict[str, Any], secrets: dict[str, str] | None = None) -> MemoryReplay:
     """``mcd replay``'s timeline on the fakes: deliveries at their time, the schedules every minute.
 
     The stage functions are called directly (not through Chalice), so a scenario of hours runs in a
@@ -203,7 +191,7 @@ def replay(scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 
     start, end = parse_time(scenario["start"]), parse_time(scenario["end"])
     assert start is not None and end is not None
-    deps = world(monkeypatch, trail=scenario.get("cloudtrail") or [], settings=scenario.get("settings") or {},
+    deps = world(trail=scenario.get("cloudtrail") or [], settings=scenario.get("settings") or {},
                  start=start, home_region=scenario["home_region"], slack_secret=REPLAY_SECRET,
                  secrets={REPLAY_SECRET: json.dumps({"url": WEBHOOK}), **(secrets or {})})
     deliveries = sorted(scenario["deliveries"], key=lambda d: parse_time(d["at"]) or start)

@@ -1066,17 +1066,3 @@ def test_a_full_replay_never_leaks_the_webhook_url_or_the_bot_token(monkeypatch:
         for needle in needles:
             leaked = [t[:300] for t in texts if needle in t]
             assert not leaked, f"{needle[:12]}… leaked into {where}: {leaked[:2]}"
-
-
-def test_operational_alerts_reach_a_destination_whatever_the_routes_filter() -> None:
-    from chalicelib.core.outcomes import DEAD_LETTER, Outcome
-    from chalicelib.core.settings import Settings
-    from chalicelib.stages.deliver import destinations_for
-
-    settings = Settings.from_dict({
-        "destinations": [{"name": "sec", "type": "webhook", "secret": "mcd/t/sec"},
-                         {"name": "ops", "type": "webhook", "secret": "mcd/t/ops"}],
-        "routes": [{"accounts": ["123456789012"], "min_severity": "high", "destinations": ["sec"]}],
-    })
-    alert = Outcome(kind=DEAD_LETTER, outcome_id="dl:1", at="2025-01-01T00:00:00Z")
-    assert [d.name for d in destinations_for(alert, settings, "")] == ["sec"]

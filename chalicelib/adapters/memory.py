@@ -32,9 +32,10 @@ from chalicelib.adapters.archive import read_object
 from chalicelib.adapters.cloudtrail import LookupStats, read_pages
 from chalicelib.adapters.queues import MAX_DELAY_SECONDS, Message
 from chalicelib.adapters.secrets import Secret, SecretError, _unwrap
-from chalicelib.adapters.slack import Delivery, usable_webhook_url
+from chalicelib.adapters.slack import usable_webhook_url
 from chalicelib.adapters.state import DAY
 from chalicelib.core.model import TrailEvent
+from chalicelib.ports import Delivery
 
 MAX_MESSAGE_BYTES = 262_144  # SQS: one message, body and attributes
 DEFAULT_RETENTION_SECONDS = 4 * DAY  # SQS's default

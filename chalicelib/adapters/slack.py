@@ -29,11 +29,11 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.adapters.secrets import Secret
+from chalicelib.ports import Delivery
 
 TIMEOUT_SECONDS: float = 5
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -62,24 +62,10 @@ PERMANENT_API_ERRORS = (*DESTINATION_API_ERRORS, *MESSAGE_API_ERRORS)
 # Web API error codes that mean Slack is not working right now (worth waiting for, however long).
 UNAVAILABLE_API_ERRORS = ("internal_error", "fatal_error", "service_unavailable", "request_timeout",
                           "ratelimited", "rate_limited")
-# chat.update refusals after which a new message is the way to go.
-UPDATE_GONE_ERRORS = ("message_not_found", "cant_update_message", "edit_window_closed")
 
 # A logger outside the logging tree, disabled: what the SDK logs reaches no handler.
 _SDK_LOG = logging.Logger("mcd.slack.sdk", level=logging.CRITICAL + 1)
 _SDK_LOG.disabled = True
-
-
-@dataclass(frozen=True)
-class Delivery:
-    status: str  # "ok", "retry" or "permanent"
-    detail: str = ""
-    retry_after: float | None = None
-    ts: str | None = None
-    channel: str | None = None
-    code: str | None = None  # Slack's error code or the HTTP status, when Slack gave one
-    whole_destination: bool = False  # a permanent refusal of the webhook/token/channel, not of this message
-    unavailable: bool = False  # "retry" because Slack was unreachable, failing or rate limiting: wait, never give up
 
 
 class SlackConfigurationError(ValueError):

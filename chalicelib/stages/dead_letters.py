@@ -15,9 +15,9 @@ import json
 import logging
 from typing import Any
 
-from chalicelib.bootstrap import Deps
 from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
+from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.dead_letter_notices import surface
 from chalicelib.stages.shared.queues import DEAD_LETTER_QUEUES, PERMANENT, REASON, REDRIVES
 
@@ -27,7 +27,7 @@ MAX_REDRIVES = 3
 MAX_BATCHES = 50
 
 
-def dl_retry(deps: Deps) -> dict[str, int]:
+def dl_retry(deps: StageDeps) -> dict[str, int]:
     """Redrive or store every dead letter; one queue or message that fails never stops the others."""
     counts = {"redriven": 0, "stored": 0}
     for dlq_name, source_name in DEAD_LETTER_QUEUES.items():
@@ -39,7 +39,7 @@ def dl_retry(deps: Deps) -> dict[str, int]:
     return counts
 
 
-def _drain(deps: Deps, dlq_name: str, source_name: str, counts: dict[str, int]) -> None:
+def _drain(deps: StageDeps, dlq_name: str, source_name: str, counts: dict[str, int]) -> None:
     dlq = deps.queue(dlq_name)
     for _ in range(MAX_BATCHES):
         batch = dlq.receive(10, visibility_timeout=60)
@@ -55,7 +55,7 @@ def _drain(deps: Deps, dlq_name: str, source_name: str, counts: dict[str, int]) 
             dlq.delete([message])
 
 
-def _handle(deps: Deps, message: Any, source_name: str, counts: dict[str, int]) -> None:
+def _handle(deps: StageDeps, message: Any, source_name: str, counts: dict[str, int]) -> None:
     try:
         redrives = int(message.attributes.get(REDRIVES, "0") or 0)
     except ValueError:

@@ -1,10 +1,8 @@
 """The Slack sender: route alerts, group them, pace them, post them once, and never let one be buried.
 
-* Routing: settings name destinations (webhooks or bot tokens) and rules by account, kind and
-  severity; the first matching route wins, and an alert no route matches is not sent (logged). An
-  alert routed to several destinations becomes one queued job per destination. With no destinations
-  configured, everything goes to the stage's default webhook secret; with no default secret either,
-  alerts are kept in S3 (``dead-letter/slack/...``) rather than dropped.
+* Routing (``core.routing``): an alert no route matches is not sent (logged). An alert routed to
+  several destinations becomes one queued job per destination. With no destinations configured and no
+  default secret either, alerts are kept in S3 (``dead-letter/slack/...``) rather than dropped.
 * Grouping: alerts of one principal received together become one message; a principal who keeps
   changing things within ``burst_window_seconds`` of a post gets one digest when the window ends.
   With a bot token, later alerts of the burst instead update the first message (``chat.update``)
@@ -42,15 +40,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from chalicelib.adapters import slack as slack_api
-from chalicelib.adapters.queues import Message
-from chalicelib.bootstrap import Deps
 from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
-from chalicelib.core.outcomes import OPERATIONAL_KINDS, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.outcomes import UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.routing import destinations_for, find_destination
 from chalicelib.core.settings import Destination, Settings
 from chalicelib.core.severity import SEVERITY_RANK, severity
 from chalicelib.core.timeutil import parse_time
+from chalicelib.ports import Delivery, ReceivedMessage, StageDeps
 from chalicelib.stages.shared.dead_letter_notices import surface
 from chalicelib.stages.shared.queues import SLACK_QUEUE
 from chalicelib.stages.shared.state_keys import LAST, POSTED, burst_marker, post_marker
@@ -69,7 +66,6 @@ VISIBILITY_SECONDS = 120
 BACKOFF_FIRST_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 900.0
 BURST_STORE_CHARS = 150_000  # outcomes kept with a bot message's burst record (a DynamoDB item is <= 400 KB)
-DEFAULT_DESTINATION = "default"
 _SLACK_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
 _CHANNEL = re.compile(r"^[#@]?[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _COUNT = re.compile(r"^[0-9]{1,7}$")
@@ -80,7 +76,7 @@ class _Entry:
     outcome: Outcome
     destination: str
     attempt: int
-    message: Message
+    message: ReceivedMessage
     since: float | None = None  # when Slack was first found unavailable for this alert
     odd_answers: int = 0  # error answers this module did not know
 
@@ -100,7 +96,7 @@ class _Burst:
 
 @dataclass
 class _Run:
-    deps: Deps
+    deps: StageDeps
     deadline: float
     started: float = 0.0
     counts: dict[str, int] = field(default_factory=lambda: {
@@ -119,26 +115,6 @@ class _Run:
         return self._settings
 
 
-def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) -> list[Destination]:
-    if not settings.destinations:
-        return [Destination(DEFAULT_DESTINATION, "webhook", default_secret)] if default_secret else []
-    if not settings.routes:
-        return list(settings.destinations)
-    by_name = {d.name: d for d in settings.destinations}
-    operational = outcome.kind in OPERATIONAL_KINDS
-    for route in settings.routes:
-        if route.kinds and outcome.kind not in route.kinds:
-            continue
-        if operational:  # the detector's own health has no account or severity a route could filter out
-            return [by_name[name] for name in dict.fromkeys(route.destinations)]
-        if route.accounts and outcome.account not in route.accounts:
-            continue
-        if route.min_severity and SEVERITY_RANK[severity(outcome)] < SEVERITY_RANK[route.min_severity]:
-            continue
-        return [by_name[name] for name in dict.fromkeys(route.destinations)]
-    return list(settings.destinations) if operational else []
-
-
 def group_key(outcome: Outcome) -> str:
     if outcome.kind == UNATTRIBUTED_CHANGE:
         return "unattributed"
@@ -146,7 +122,7 @@ def group_key(outcome: Outcome) -> str:
     return outcome.principal_arn or display_name or f"{outcome.kind}:{outcome.signin}"
 
 
-def slack_send(deps: Deps) -> dict[str, int]:
+def slack_send(deps: StageDeps) -> dict[str, int]:
     run = _Run(deps, deps.deadline(), deps.clock())
     groups: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
     for entry in _collect(run):
@@ -180,7 +156,7 @@ def _collect(run: _Run) -> list[_Entry]:
     return entries
 
 
-def _entry_for(run: _Run, message: Message, seen: set[tuple[str, str]]) -> _Entry | None:
+def _entry_for(run: _Run, message: ReceivedMessage, seen: set[tuple[str, str]]) -> _Entry | None:
     """The message's entry, or ``None`` when it needs no posting (done before, fanned out, unusable)."""
     deps, settings = run.deps, run.settings
     try:
@@ -243,22 +219,13 @@ def _past_time(value: Any, now: float) -> float | None:
     return moment
 
 
-def _find_destination(name: str, settings: Settings, default_secret: str) -> Destination | None:
-    for dest in settings.destinations:
-        if dest.name == name:
-            return dest
-    if name == DEFAULT_DESTINATION and default_secret:
-        return Destination(DEFAULT_DESTINATION, "webhook", default_secret)
-    return None
-
-
 # --------------------------------------------------------------------------------------------
 # Sending one group (one destination, one principal)
 
 
 def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> None:
     deps = run.deps
-    destination = _find_destination(dest_name, run.settings, deps.env.slack_secret)
+    destination = find_destination(dest_name, run.settings, deps.env.slack_secret)
     if destination is None:
         _dead_letter(run, members, f"destination {dest_name!r} is not configured any more")
         return
@@ -323,7 +290,7 @@ def _level(outcomes: Any) -> str:
         return "high"
 
 
-def _earlier_alert(deps: Deps, destination: Destination, members: list[_Entry]) -> tuple[str, str] | None:
+def _earlier_alert(deps: StageDeps, destination: Destination, members: list[_Entry]) -> tuple[str, str] | None:
     """``(ts, severity)`` of a direct alert (``ct:<eventID>``) posted to this bot destination for one of these calls.
 
     A marker without a usable ``ts`` is ignored (logged); one written before severities were recorded
@@ -345,7 +312,7 @@ def _earlier_alert(deps: Deps, destination: Destination, members: list[_Entry]) 
     return None
 
 
-def _gathering(deps: Deps, members: list[_Entry]) -> bool:
+def _gathering(deps: StageDeps, members: list[_Entry]) -> bool:
     """Wait one tick when every alert is fresh and one of them changed relationships."""
     now = deps.clock()
     for entry in members:
@@ -357,7 +324,7 @@ def _gathering(deps: Deps, members: list[_Entry]) -> bool:
                for p in e.outcome.changed_properties if isinstance(p, dict))
 
 
-def _current_burst(deps: Deps, dest: str, key: str, window: int) -> _Burst | None:
+def _current_burst(deps: StageDeps, dest: str, key: str, window: int) -> _Burst | None:
     """The burst record of the last post to ``dest`` for ``key``, while its window is open."""
     if window <= 0:
         return None
@@ -423,7 +390,7 @@ def _update_burst_message(run: _Run, destination: Destination, key: str, members
         return True
     payload = _with_counter(payload, total, deps.clock())
     result = _call(run, destination, payload, update=(burst.channel, burst.ts))
-    if result.status == "permanent" and result.code in slack_api.UPDATE_GONE_ERRORS:
+    if result.message_gone:
         log_json(log, logging.INFO, "slack_update_impossible", destination=destination.name, detail=result.detail)
         return False
     if result.status != "ok":
@@ -469,20 +436,20 @@ def _with_counter(payload: dict[str, Any], total: int, now: float) -> dict[str, 
 
 
 def _call(run: _Run, destination: Destination, payload: dict[str, Any],
-          update: tuple[str, str] | None = None) -> slack_api.Delivery:
+          update: tuple[str, str] | None = None) -> Delivery:
     """One paced call to Slack (a post, or an update of ``(channel, ts)``)."""
     deps = run.deps
     try:
         secret = deps.secrets.read(destination.secret)
     except Exception as error:  # our side, not Slack's answer: wait until it is readable again
-        return slack_api.Delivery("retry", f"cannot read the secret of {destination.name}: {type(error).__name__}",
+        return Delivery("retry", f"cannot read the secret of {destination.name}: {type(error).__name__}",
                                   unavailable=True)
     _pace(run, destination.name)
     try:
         if destination.type == "bot":
             channel, ts = update if update else (destination.channel or "", None)
-            return slack_api.post_bot(secret, channel, payload, update_ts=ts)
-        return slack_api.post_webhook(secret, payload)
+            return deps.slack.post_bot(secret, channel, payload, update_ts=ts)
+        return deps.slack.post_webhook(secret, payload)
     finally:
         run.last_call[destination.name] = deps.clock()
 
@@ -500,7 +467,7 @@ def _pace(run: _Run, dest: str) -> None:
 
 
 def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry],
-            result: slack_api.Delivery, level: str) -> None:
+            result: Delivery, level: str) -> None:
     deps = run.deps
     now = deps.clock()
     _mark(deps, destination.name, members, now, result.ts or "", level)
@@ -516,12 +483,12 @@ def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry]
     run.counts["messages"] += 1
 
 
-def _mark(deps: Deps, dest: str, members: list[_Entry], now: float, ts: str, level: str) -> None:
+def _mark(deps: StageDeps, dest: str, members: list[_Entry], now: float, ts: str, level: str) -> None:
     for entry in members:
         deps.state.put(post_marker(dest, entry.outcome.outcome_id), POSTED, now, ts=ts, level=level)
 
 
-def _failed(run: _Run, destination: Destination, members: list[_Entry], result: slack_api.Delivery) -> None:
+def _failed(run: _Run, destination: Destination, members: list[_Entry], result: Delivery) -> None:
     if result.status == "retry":
         _retry(run, destination.name, members, result)
         return
@@ -535,7 +502,7 @@ def backoff_seconds(attempt: int) -> float:
     return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(max(attempt - 1, 0), 16))
 
 
-def _retry(run: _Run, dest: str, members: list[_Entry], result: slack_api.Delivery) -> None:
+def _retry(run: _Run, dest: str, members: list[_Entry], result: Delivery) -> None:
     deps = run.deps
     now = deps.clock()
     if result.retry_after is not None:  # rate limited: wait as told; not a failed attempt
@@ -586,7 +553,7 @@ def _job(entry: _Entry, *, attempt: int | None = None, since: float | None = Non
     return body
 
 
-def _requeue(deps: Deps, members: list[_Entry], delay: float, *, retry: bool, since: float | None = None,
+def _requeue(deps: StageDeps, members: list[_Entry], delay: float, *, retry: bool, since: float | None = None,
              odd_answers: int | None = None) -> None:
     """Send NEW copies that wait ``delay`` seconds (at most SQS's 15 minutes), then delete the received ones.
 
@@ -612,13 +579,13 @@ def _dead_letter(run: _Run, members: list[_Entry], reason: str) -> None:
     run.counts["dead_lettered"] += len(members)
 
 
-def _keep_unusable(run: _Run, message: Message, reason: str) -> None:
+def _keep_unusable(run: _Run, message: ReceivedMessage, reason: str) -> None:
     key = _store_dead(run.deps, message.body, reason, message.message_id or "job")
     log_json(log, logging.ERROR, "slack_dead_lettered", reason=reason, message_id=message.message_id, keys=[key])
     run.counts["dead_lettered"] += 1
 
 
-def _store_dead(deps: Deps, body: str, reason: str, name: str) -> str:
+def _store_dead(deps: StageDeps, body: str, reason: str, name: str) -> str:
     """Keep a job for a person in ``dead-letter/slack/<y>/<m>/<d>/<name>-<time>.json``; returns the key."""
     key = dead_letter_key("slack", deps.now(), f"{name[:150]}-{deps.clock():.6f}")
     deps.archive.put(key, json.dumps({"reason": reason, "queue": SLACK_QUEUE, "body": body}))

@@ -13,7 +13,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from chalicelib.bootstrap import Deps
 from chalicelib.core import trust
 from chalicelib.core.errors import ConfigurationError
 from chalicelib.core.logs import log_json
@@ -22,13 +21,14 @@ from chalicelib.core.outcomes import API_CALL, Outcome
 from chalicelib.core.rules import DirectRules, direct_outcome
 from chalicelib.core.settings import Settings
 from chalicelib.parsing.events import parse_payload
+from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.emit import emit
 
 log = logging.getLogger("mcd.direct")
 
 
 
-def direct(event: dict[str, Any], deps: Deps, via: str) -> dict[str, int]:
+def direct(event: dict[str, Any], deps: StageDeps, via: str) -> dict[str, int]:
     settings = deps.settings()
     try:
         rules = DirectRules.from_mapping(settings.direct_rules)

@@ -12,14 +12,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.queues import Message
-from chalicelib.bootstrap import Deps
 from chalicelib.core.archive_keys import split_s3_location
 from chalicelib.core.jobs import LookupJob, change_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.model import ConfigChange, Ignored, Unparseable
 from chalicelib.core.timeutil import parse_time
 from chalicelib.parsing.config_notifications import parse_config_message, parse_config_object
+from chalicelib.ports import ReceivedMessage, StageDeps
 from chalicelib.stages.shared.captures import record_capture
 from chalicelib.stages.shared.queues import DISPATCH_DLQ, DISPATCH_QUEUE, LOOKUP_QUEUE, REDRIVES, dead_letter
 from chalicelib.stages.shared.state_keys import DISPATCHED, STARTED, item_marker, run_marker
@@ -32,7 +31,7 @@ log = logging.getLogger("mcd.dispatch")
 FIRST_LOOKUP_AFTER_CAPTURE = timedelta(seconds=45)
 
 
-def dispatch(deps: Deps) -> dict[str, int]:
+def dispatch(deps: StageDeps) -> dict[str, int]:
     """Drain the dispatch queue within the time budget; one poison message never takes others with it.
 
     * An exception on one message dead-letters that message with its reason (redriven later by
@@ -48,7 +47,7 @@ def dispatch(deps: Deps) -> dict[str, int]:
         batch = queue.receive(10)
         if not batch:
             break
-        done: list[Message] = []
+        done: list[ReceivedMessage] = []
         for message in sorted(batch, key=lambda m: m.receive_count):  # first-time messages first
             if message.receive_count > 1:
                 queue.delete(done)  # what succeeded is safe before a suspect is touched
@@ -65,7 +64,7 @@ def dispatch(deps: Deps) -> dict[str, int]:
     return counts
 
 
-def _dispatch_guarded(message: Message, deps: Deps, counts: dict[str, int]) -> bool:
+def _dispatch_guarded(message: ReceivedMessage, deps: StageDeps, counts: dict[str, int]) -> bool:
     """Dispatch one message; ``True`` when it may be deleted (done, or dead-lettered with its reason)."""
     try:
         _dispatch_one(message, deps, counts)
@@ -84,7 +83,7 @@ def _dispatch_guarded(message: Message, deps: Deps, counts: dict[str, int]) -> b
     return True
 
 
-def _died_on_before(message: Message, deps: Deps, counts: dict[str, int]) -> bool:
+def _died_on_before(message: ReceivedMessage, deps: StageDeps, counts: dict[str, int]) -> bool:
     """``True`` (and dead-lettered) when a run already died while working on this very message."""
     marker = run_marker("dispatch", message.message_id)
     if deps.state.get(marker, STARTED) is None:
@@ -98,7 +97,7 @@ def _died_on_before(message: Message, deps: Deps, counts: dict[str, int]) -> boo
     return True
 
 
-def _dispatch_one(message: Message, deps: Deps, counts: dict[str, int]) -> None:
+def _dispatch_one(message: ReceivedMessage, deps: StageDeps, counts: dict[str, int]) -> None:
     counts["notifications"] += 1
     try:
         body = message.json()
@@ -140,7 +139,7 @@ def _dispatch_one(message: Message, deps: Deps, counts: dict[str, int]) -> None:
         _dead_letter(deps, body, reason, counts)
 
 
-def _queue_job(job: LookupJob, deps: Deps, counts: dict[str, int]) -> None:
+def _queue_job(job: LookupJob, deps: StageDeps, counts: dict[str, int]) -> None:
     marker = item_marker(job.change_key)
     if deps.state.get(marker, DISPATCHED) is not None:
         counts["duplicates"] += 1
@@ -158,7 +157,7 @@ def _queue_job(job: LookupJob, deps: Deps, counts: dict[str, int]) -> None:
     counts["changes"] += 1
 
 
-def _full_item(summary: ConfigChange, deps: Deps, settings: Settings) -> ConfigChange:
+def _full_item(summary: ConfigChange, deps: StageDeps, settings: Settings) -> ConfigChange:
     """Read an oversized item in full from Config's S3 object; keep the summary when that fails.
 
     Only Config's delivery bucket is read (``config_bucket_refusal``); the read is capped in size
@@ -216,7 +215,7 @@ def config_bucket_refusal(bucket: str, key: str, account: str | None,
     return None
 
 
-def _dead_letter(deps: Deps, body: dict[str, Any], reason: str, counts: dict[str, int]) -> None:
+def _dead_letter(deps: StageDeps, body: dict[str, Any], reason: str, counts: dict[str, int]) -> None:
     log_json(log, logging.WARNING, "item_dead_lettered", message_id=body.get("message_id"),
              archive_key=body.get("archive_key"), reason=reason)
     dead_letter(deps, DISPATCH_DLQ, body, reason, permanent=True)

@@ -11,12 +11,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from chalicelib.bootstrap import Deps
 from chalicelib.core.archive_keys import notification_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.model import ConfigChange, Unparseable
 from chalicelib.core.timeutil import iso
 from chalicelib.parsing.config_notifications import parse_config_message
+from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.queues import DISPATCH_DLQ, DISPATCH_QUEUE, dead_letter
 
 log = logging.getLogger("mcd.ingest")
@@ -24,7 +24,7 @@ log = logging.getLogger("mcd.ingest")
 INLINE_LIMIT = 200_000
 
 
-def ingest(event: dict[str, Any], deps: Deps) -> dict[str, int]:
+def ingest(event: dict[str, Any], deps: StageDeps) -> dict[str, int]:
     """Archive each SNS record and queue it for dispatch; malformed ones are archived and dead-lettered.
 
     One record that fails does not stop the others; the invocation then fails so that Lambda retries it
@@ -44,7 +44,7 @@ def ingest(event: dict[str, Any], deps: Deps) -> dict[str, int]:
     return counts
 
 
-def _ingest_one(record: dict[str, Any], deps: Deps, counts: dict[str, int]) -> None:
+def _ingest_one(record: dict[str, Any], deps: StageDeps, counts: dict[str, int]) -> None:
     sns = record.get("Sns") or record.get("sns")
     if not isinstance(sns, dict):
         sns = {}

@@ -20,8 +20,6 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.queues import Message
-from chalicelib.bootstrap import Deps
 from chalicelib.core import attribution as attr
 from chalicelib.core.change_outcomes import build_outcome
 from chalicelib.core.jobs import MAX_CARRIED, READ_TO_END, LookupJob
@@ -31,6 +29,7 @@ from chalicelib.core.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHA
 from chalicelib.core.settings import Settings
 from chalicelib.core.timeutil import iso, parse_time
 from chalicelib.parsing.cloudtrail import parse_lookup_event
+from chalicelib.ports import ReceivedMessage, StageDeps
 from chalicelib.stages.shared.captures import previous_capture
 from chalicelib.stages.shared.emit import emit
 from chalicelib.stages.shared.queues import LOOKUP_DLQ, LOOKUP_QUEUE, dead_letter
@@ -83,7 +82,7 @@ class _Pool:
                     self.keys[event.event_id] = frozenset(str(k) for k in keys) | attr.event_keys(event)
 
 
-def lookup(deps: Deps) -> dict[str, int]:
+def lookup(deps: StageDeps) -> dict[str, int]:
     deadline = deps.deadline()
     queue = deps.queue(LOOKUP_QUEUE)
     counts = {"jobs": 0, "decided": 0, "waiting": 0, "unattributed": 0, "followups": 0}
@@ -92,7 +91,7 @@ def lookup(deps: Deps) -> dict[str, int]:
         return counts
     settings = deps.settings()
     now = deps.now()
-    groups: dict[tuple[str, str], list[tuple[LookupJob, Message]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[tuple[LookupJob, ReceivedMessage]]] = defaultdict(list)
     for message in messages:
         job = _read_job(message, deps)
         if job is None:
@@ -119,7 +118,7 @@ def lookup(deps: Deps) -> dict[str, int]:
     return counts
 
 
-def _after_failure(deps: Deps, settings: Settings, members: list[tuple[LookupJob, Message]],
+def _after_failure(deps: StageDeps, settings: Settings, members: list[tuple[LookupJob, ReceivedMessage]],
                    counts: dict[str, int]) -> None:
     """Try again on the usual schedule; a change whose lookups keep failing is still reported at give-up."""
     now = deps.now()
@@ -193,7 +192,7 @@ def _query(name: str) -> str:
     return f"ResourceName={name}"
 
 
-def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tuple[LookupJob, Message]],
+def _resolve_group(deps: StageDeps, settings: Settings, region: str, members: list[tuple[LookupJob, ReceivedMessage]],
                    counts: dict[str, int], deadline: float) -> None:
     lookback = timedelta(minutes=settings.lookback_minutes)
     previous = {job.change_key: previous_capture(deps, job.change) for job, _ in members}
@@ -218,8 +217,9 @@ def _resolve_group(deps: Deps, settings: Settings, region: str, members: list[tu
             _after_failure(deps, settings, [(job, message)], counts)
 
 
-def _conclude(deps: Deps, settings: Settings, job: LookupJob, message: Message, found: attr.Attribution | None,
-              reading: _Reading, pool: _Pool, counts: dict[str, int], now: datetime) -> None:
+def _conclude(deps: StageDeps, settings: Settings, job: LookupJob, message: ReceivedMessage,
+              found: attr.Attribution | None, reading: _Reading, pool: _Pool, counts: dict[str, int],
+              now: datetime) -> None:
     """Decide, wait, watch or give up on one item after this run's reading."""
     complete = reading.done(job, _required_names(job, found))
     if complete:
@@ -292,7 +292,7 @@ def _carried_entry(event: TrailEvent, pool: _Pool, wanted: set[str]) -> dict[str
             "Resources": [{"ResourceType": r.type, "ResourceName": r.name} for r in event.indexed_resources][:10]}
 
 
-def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
+def _gather(deps: StageDeps, region: str, jobs: list[LookupJob], pool: _Pool,
             previous: dict[str, datetime | None], lookback: timedelta, decide, deadline: float) -> dict[str, _Reading]:
     lookups = deps.lookups
     windows = {j.change_key: attr.window(j.change, previous[j.change_key], lookback) for j in jobs}
@@ -335,7 +335,7 @@ def _gather(deps: Deps, region: str, jobs: list[LookupJob], pool: _Pool,
     return readings
 
 
-def _read_names(deps: Deps, pool: _Pool, region: str, job: LookupJob, window: tuple[datetime, datetime],
+def _read_names(deps: StageDeps, pool: _Pool, region: str, job: LookupJob, window: tuple[datetime, datetime],
                 reading: _Reading, decide, deadline: float) -> None:
     """Read the job's lookups on from where the last run stopped, until an untrusted call shows or all is read."""
     start, end = window[0] - timedelta(seconds=1), window[1]
@@ -402,7 +402,7 @@ def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
     return min(now + step, job.arrived_at + timedelta(minutes=settings.give_up_minutes))
 
 
-def _decided(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution, message: Message,
+def _decided(deps: StageDeps, settings: Settings, job: LookupJob, found: attr.Attribution, message: ReceivedMessage,
              now: datetime) -> None:
     kind = MANUAL_CHANGE if found.verdict is None else SUPPRESSED
     outcome = build_outcome(job, kind, now, found, trusted_patterns=settings.trusted_principals)
@@ -428,8 +428,8 @@ def _next_watch(job: LookupJob, now: datetime, settings: Settings) -> datetime |
     return None
 
 
-def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution | None, message: Message,
-           now: datetime, *, complete: bool) -> None:
+def _watch(deps: StageDeps, settings: Settings, job: LookupJob, found: attr.Attribution | None,
+           message: ReceivedMessage, now: datetime, *, complete: bool) -> None:
     """Keep checking a suppression until the give-up time: a person's call seen later makes it an alert;
     evidence that cannot be completed by then makes it an unverified change."""
     queue = deps.queue(LOOKUP_QUEUE)
@@ -453,8 +453,8 @@ def _watch(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attributi
         _requeue(deps, replace(job, not_before=later), None, message, now)
 
 
-def _follow_up(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attribution | None, message: Message,
-               now: datetime, *, narrowed: bool = False, settled: bool = False) -> None:
+def _follow_up(deps: StageDeps, settings: Settings, job: LookupJob, found: attr.Attribution | None,
+               message: ReceivedMessage, now: datetime, *, narrowed: bool = False, settled: bool = False) -> None:
     """Revise an emitted outcome with calls that became visible later.
 
     A suppression becomes a ``manual_change`` (an alert) when a person's call on the same item shows
@@ -490,7 +490,7 @@ def _follow_up(deps: Deps, settings: Settings, job: LookupJob, found: attr.Attri
     _requeue(deps, replace(job, attempts=done, not_before=_followup_time(now, done)), None, message, now)
 
 
-def _read_job(message: Message, deps: Deps) -> LookupJob | None:
+def _read_job(message: ReceivedMessage, deps: StageDeps) -> LookupJob | None:
     try:
         return LookupJob.from_json(message.json())
     except Exception as error:  # any damage to a job dead-letters that job, never the run
@@ -500,7 +500,8 @@ def _read_job(message: Message, deps: Deps) -> LookupJob | None:
         return None
 
 
-def _requeue(deps: Deps, job: LookupJob, when: datetime | None, message: Message | None, now: datetime) -> None:
+def _requeue(deps: StageDeps, job: LookupJob, when: datetime | None, message: ReceivedMessage | None,
+             now: datetime) -> None:
     """Send the job back with a delay, then delete the received copy (never the other way round)."""
     if when is not None:
         job = replace(job, not_before=when)
@@ -511,8 +512,8 @@ def _requeue(deps: Deps, job: LookupJob, when: datetime | None, message: Message
         queue.delete([message])
 
 
-def _drain(queue) -> list[Message]:
-    messages: list[Message] = []
+def _drain(queue) -> list[ReceivedMessage]:
+    messages: list[ReceivedMessage] = []
     while len(messages) < MAX_JOBS_PER_RUN:
         batch = queue.receive(10, visibility_timeout=300)
         if not batch:

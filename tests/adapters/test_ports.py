@@ -42,7 +42,6 @@ def implementations() -> list[tuple[type, Any]]:
         (ports.SecretValue, Secret("x")),
         (ports.SecretSource, SecretReader(lambda service: None, CLOCK)),
         (ports.SecretSource, memory.MemorySecrets()),
-        (ports.SlackAnswer, slack_module.Delivery("ok")),
         (ports.SlackPoster, slack_module),
         (ports.SlackPoster, memory.RecordingSlack()),
         (ports.StageEnvironment, env),
@@ -96,3 +95,10 @@ def test_the_ports_module_depends_on_the_core_only() -> None:
     imports = [line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert all(name == "__future__" or not name.startswith("chalicelib") or name.startswith("chalicelib.core")
                for name in imports), imports
+
+
+def test_a_refused_update_of_a_vanished_message_is_the_only_answer_that_asks_for_a_new_one() -> None:
+    assert ports.Delivery("permanent", code="message_not_found").message_gone
+    assert ports.Delivery("permanent", code="edit_window_closed").message_gone
+    assert not ports.Delivery("permanent", code="channel_not_found").message_gone
+    assert not ports.Delivery("retry", code="message_not_found").message_gone

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from memory_world import WEBHOOK, replay, world
 
-from chalicelib.adapters import slack as slack_adapter
 from chalicelib.adapters.memory import SlackCall
-from chalicelib.adapters.slack import Delivery
 from chalicelib.core.outcomes import MANUAL_CHANGE, EventSummary, Outcome
 from chalicelib.core.timeutil import iso, parse_time
 from chalicelib.memory_deps import MemoryDeps
+from chalicelib.ports import Delivery
 from chalicelib.slack.render import render
 from chalicelib.stages.deliver import BACKOFF_MAX_SECONDS, MAX_ATTEMPTS, RETRY_FOR_SECONDS, slack_send
 from mcd_tools.story import ACCOUNT as STORY_ACCOUNT
@@ -37,11 +36,11 @@ def hook(name: str) -> str:
     return f"https://hooks.slack.com/services/T000/B000/{name}"
 
 
-def bench(monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any] | None = None, **options: Any) -> MemoryDeps:
+def bench(settings: dict[str, Any] | None = None, **options: Any) -> MemoryDeps:
     """A Slack sender's world: the default webhook, ``ops``/``sec``/``audit`` webhooks and a bot token."""
     secrets = {name: json.dumps({"url": hook(name)}) for name in ("ops", "sec", "audit")}
     secrets["bot-token"] = json.dumps({"token": BOT_TOKEN})
-    return world(monkeypatch, settings=settings, secrets=secrets, **options)
+    return world(settings=settings, secrets=secrets, **options)
 
 
 def use_bot(deps: MemoryDeps, **settings: Any) -> None:
@@ -136,7 +135,7 @@ def marker(deps: MemoryDeps, dest: str, outcome_id: str) -> dict[str, str] | Non
 
 
 def test_a_post_is_made_once_and_marked(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     outcome = alert(deps)
     enqueue(deps, outcome)
     counts = slack_send(deps)
@@ -149,7 +148,7 @@ def test_a_post_is_made_once_and_marked(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_two_copies_in_one_run_and_later_redeliveries_post_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     outcome = alert(deps)
     enqueue(deps, outcome, outcome)
     assert slack_send(deps)["duplicates"] == 1
@@ -167,7 +166,7 @@ def test_two_copies_in_one_run_and_later_redeliveries_post_once(monkeypatch: pyt
 
 @pytest.mark.parametrize("kind", ["webhook", "bot"])
 def test_rate_limit_waits_retry_after_and_drops_nothing(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     if kind == "bot":
         use_bot(deps)
     deps.slack.script(BOT_TOKEN if kind == "bot" else WEBHOOK,
@@ -187,7 +186,7 @@ def test_rate_limit_waits_retry_after_and_drops_nothing(monkeypatch: pytest.Monk
 
 def test_server_errors_back_off_then_post(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mcd")
-    deps = bench(monkeypatch)
+    deps = bench()
     deps.slack.script(WEBHOOK, UNAVAILABLE, UNAVAILABLE)
     enqueue(deps, alert(deps))
     assert slack_send(deps)["retried"] == 1
@@ -209,7 +208,7 @@ def test_server_errors_back_off_then_post(monkeypatch: pytest.MonkeyPatch, caplo
 def test_a_two_hour_slack_outage_loses_no_alert(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     """Slack is unavailable for 120 minutes, then recovers: every alert is posted, none is dead-lettered, the
     destination is tried at least every 15 minutes, and no job reaches the dead-letter queue."""
-    deps = bench(monkeypatch)
+    deps = bench()
     if kind == "bot":
         use_bot(deps)
     start = deps.clock()
@@ -223,8 +222,8 @@ def test_a_two_hour_slack_outage_loses_no_alert(monkeypatch: pytest.MonkeyPatch,
             return UNAVAILABLE if deps.clock() < recovery else record(*args, **kwargs)
         return call
 
-    monkeypatch.setattr(slack_adapter, "post_webhook", down_until_recovery(recording_webhook))
-    monkeypatch.setattr(slack_adapter, "post_bot", down_until_recovery(recording_bot))
+    monkeypatch.setattr(deps.slack, "post_webhook", down_until_recovery(recording_webhook))
+    monkeypatch.setattr(deps.slack, "post_bot", down_until_recovery(recording_bot))
     resources = [f"sg-outage-{i}" for i in range(1, 10)]
     arrivals = {0: resources[:3], 5: resources[3:6], 47: resources[6:]}
     for minute in range(150):
@@ -241,7 +240,7 @@ def test_a_two_hour_slack_outage_loses_no_alert(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     deps.slack.script(WEBHOOK, *[UNAVAILABLE] * 5)
     enqueue(deps, alert(deps), destination="default", attempt=300, since=deps.clock() - RETRY_FOR_SECONDS + 120)
     assert slack_send(deps)["retried"] == 1
@@ -253,7 +252,7 @@ def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(monke
 
 
 def test_an_unknown_error_answer_is_tried_a_few_times_then_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     use_bot(deps)
     deps.slack.script(BOT_TOKEN, *[Delivery("retry", "chat.postMessage failed: HTTP 200 something_new",
                                             code="something_new")] * 50)
@@ -269,7 +268,7 @@ def test_an_unknown_error_answer_is_tried_a_few_times_then_kept(monkeypatch: pyt
 
 
 def test_a_permanent_refusal_is_kept_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     outcome = alert(deps)
     deps.slack.script(WEBHOOK, Delivery("permanent", "webhook answered 400 invalid_blocks", code="invalid_blocks"))
     enqueue(deps, outcome, alert(deps, "bob", "sg-0b2"))
@@ -286,7 +285,7 @@ def test_a_permanent_refusal_is_kept_not_retried(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_revoked_webhook_is_called_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     deps.slack.script(WEBHOOK, Delivery("permanent", "webhook answered 404 no_service", code="no_service",
                                         whole_destination=True))
     enqueue(deps, alert(deps, "alice"), alert(deps, "bob", "sg-0b2"), alert(deps, "carol", "sg-0c3"))
@@ -296,7 +295,7 @@ def test_a_revoked_webhook_is_called_once_per_run(monkeypatch: pytest.MonkeyPatc
 
 
 def test_unreadable_jobs_and_lost_destinations_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     deps.queue("slack_queue").send("not json at all")
     deps.queue("slack_queue").send({"outcome": {"kind": "manual_change"}})
     enqueue(deps, alert(deps), destination="renamed-since")
@@ -310,14 +309,14 @@ def test_unreadable_jobs_and_lost_destinations_are_kept(monkeypatch: pytest.Monk
 
 
 def test_no_destination_at_all_keeps_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch, slack_secret="")
+    deps = bench(slack_secret="")
     enqueue(deps, alert(deps))
     assert slack_send(deps)["dead_lettered"] >= 1
     assert "no Slack destination" in stored(deps)[0]["reason"]
 
 
 def test_an_unreadable_secret_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch, settings={"destinations": [{"name": "ops", "type": "webhook", "secret": "ops"}]})
+    deps = bench(settings={"destinations": [{"name": "ops", "type": "webhook", "secret": "ops"}]})
     deps.secrets.unreadable.add("ops")
     enqueue(deps, alert(deps))
     assert slack_send(deps)["retried"] == 1 and deps.slack.calls == [] and stored(deps) == []
@@ -331,7 +330,7 @@ def test_an_unreadable_secret_is_retried(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_pacing_is_one_call_per_second_per_destination(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch, settings={"destinations": [
+    deps = bench(settings={"destinations": [
         {"name": "ops", "type": "webhook", "secret": "ops"}, {"name": "sec", "type": "webhook", "secret": "sec"}]})
     enqueue(deps, *(alert(deps, f"user{i}", f"sg-{i}") for i in range(5)))
     assert slack_send(deps)["messages"] == 10
@@ -343,7 +342,7 @@ def test_pacing_is_one_call_per_second_per_destination(monkeypatch: pytest.Monke
 
 
 def test_a_run_stops_calling_slack_when_its_budget_is_spent(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     enqueue(deps, *(alert(deps, f"user{i}", f"sg-{i}") for i in range(60)))
     first = slack_send(deps)
     assert 0 < first["messages"] < 60 and first["deferred"] == 60 - first["messages"]
@@ -355,7 +354,7 @@ def test_a_run_stops_calling_slack_when_its_budget_is_spent(monkeypatch: pytest.
 
 
 def test_alerts_of_one_principal_in_one_run_are_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     enqueue(deps, alert(deps, "alice", "sg-0a1"), alert(deps, "bob", "sg-0b9"), alert(deps, "alice", "sg-0a2"),
             alert(deps, "alice", "sg-0a3"))
     counts = slack_send(deps)
@@ -365,7 +364,7 @@ def test_alerts_of_one_principal_in_one_run_are_one_message(monkeypatch: pytest.
 
 
 def test_a_burst_is_held_until_the_window_ends_then_digested(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     start = deps.clock()
     enqueue(deps, alert(deps, "alice", "sg-0a1"))
     slack_send(deps)
@@ -384,7 +383,7 @@ def test_a_burst_is_held_until_the_window_ends_then_digested(monkeypatch: pytest
 
 
 def test_a_burst_of_fifty_alerts_costs_at_most_three_posts(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     ids = []
     for minute in range(10):
         batch = [alert(deps, "terraform-human", f"sg-{minute}-{i}") for i in range(5)]
@@ -398,7 +397,7 @@ def test_a_burst_of_fifty_alerts_costs_at_most_three_posts(monkeypatch: pytest.M
 
 
 def test_bot_burst_updates_the_first_message_with_a_counter(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     use_bot(deps)
     enqueue(deps, alert(deps, "alice", "sg-0a1"))
     slack_send(deps)
@@ -421,7 +420,7 @@ def test_bot_burst_updates_the_first_message_with_a_counter(monkeypatch: pytest.
 
 
 def test_bot_update_of_a_deleted_message_posts_a_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     use_bot(deps)
     enqueue(deps, alert(deps, "alice", "sg-0a1"))
     slack_send(deps)
@@ -438,7 +437,7 @@ def test_bot_update_of_a_deleted_message_posts_a_new_one(monkeypatch: pytest.Mon
 
 
 def test_webhook_escalation_inside_a_burst_is_posted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     start = deps.clock()
     enqueue(deps, failed_signin(deps, "alice", 1), failed_signin(deps, "alice", 2))
     slack_send(deps)
@@ -459,7 +458,7 @@ def test_webhook_escalation_inside_a_burst_is_posted_at_once(monkeypatch: pytest
 
 
 def test_bot_escalation_is_a_new_message_not_an_edit(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     use_bot(deps)
     for outcome in (failed_signin(deps, "alice", 1), alert(deps, "alice", "sg-0a2"), failed_signin(deps, "alice", 2),
                     world_open(deps, "alice"), alert(deps, "alice", "sg-0a5")):
@@ -485,7 +484,7 @@ ROUTED = {
 
 
 def test_routing_by_account_kind_and_severity(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch, settings=ROUTED)
+    deps = bench(settings=ROUTED)
     other = alert(deps, "olga", "sg-0f1", account="111111111111")
     signin = alert(deps, "carol", "signin-1", kind="console_signin")
     stop = alert(deps, "dave", "trail-1", kind="api_call", event_name="StopLogging")
@@ -504,7 +503,7 @@ def test_routing_by_account_kind_and_severity(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_an_alert_routed_to_two_destinations_is_posted_to_each_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch, settings=ROUTED)
+    deps = bench(settings=ROUTED)
     stop = alert(deps, "dave", "trail-1", kind="api_call", event_name="StopLogging")
     deps.slack.script(hook("audit"), Delivery("retry", "webhook rate limited (429)", 30.0, code="rate_limited",
                                               unavailable=True))
@@ -517,7 +516,7 @@ def test_an_alert_routed_to_two_destinations_is_posted_to_each_once(monkeypatch:
 
 
 def test_an_idle_run_reads_nothing_but_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = bench(monkeypatch)
+    deps = bench()
     assert slack_send(deps)["posted"] == 0
     assert deps.secrets.reads == [] and deps._settings is None and deps.state.items == {}
 
@@ -534,7 +533,7 @@ PUBLIC_03 = Path(__file__).resolve().parents[3] / "shared" / "scenarios" / \
 def test_account_aliases_from_settings_appear_in_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
     story = demo_story()
     story["settings"]["account_aliases"] = {STORY_ACCOUNT: "payments-prod"}
-    result = replay(story, monkeypatch)
+    result = replay(story)
     assert result.slack and all("payments-prod (" + STORY_ACCOUNT in text(c) for c in result.slack)
 
 
@@ -548,7 +547,7 @@ def new_messages(calls: list[SlackCall]) -> list[SlackCall]:
                                   "own-26-bot-escalation-is-a-new-message-not-an-edit"])
 def test_an_escalation_inside_a_burst_is_a_new_message_at_once(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     story = json.loads((SCENARIOS / f"{name}.json").read_text())
-    result = replay(story, monkeypatch)
+    result = replay(story)
     fresh = new_messages(result.slack)
     assert len(fresh) >= story["expect"]["min_slack_messages"]
     assert len(result.slack) <= story["expect"]["max_slack_messages"]
@@ -565,7 +564,7 @@ def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots(monkeypatc
     story = json.loads(PUBLIC_03.read_text())
     story["settings"]["destinations"] = [
         {"name": "ops", "type": "bot", "secret": "mcd-test/bot-token", "channel": "C0OPS"}]
-    result = replay(story, monkeypatch, secrets={"mcd-test/bot-token": "xoxb-test-token"})
+    result = replay(story, secrets={"mcd-test/bot-token": "xoxb-test-token"})
     assert len(result.slack) == 2
     first, second = (c.payload for c in result.slack)
     assert "ReplaceRoute" in json.dumps(first) and "thread_ts" not in first

@@ -212,7 +212,7 @@ def test_a_run_past_its_budget_leaves_the_rest_for_the_next(monkeypatch: pytest.
 def test_a_flood_longer_than_one_run_still_finds_the_person(trusted_write: bool,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     story = flooded_bucket(reads=2500, failed=500, trusted_write=trusted_write)
-    result = replay(story, monkeypatch)
+    result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     (outcome,) = result.outcomes
     assert outcome["principal_arn"] == PERSON
@@ -224,7 +224,7 @@ def test_an_unfinished_read_is_reported_unverified_not_suppressed(monkeypatch: p
     story = flooded_bucket(reads=2500, failed=500, trusted_write=True, trusted_at=55)
     story["settings"]["give_up_minutes"] = 5
     story["cloudtrail"][-1]["visible_at"] = story["start"]
-    result = replay(story, monkeypatch)
+    result = replay(story)
     assert [(o["kind"], o["resource_id"]) for o in result.outcomes] == [("unattributed_change", BUCKET)]
     assert "a person's call may be among them" in result.outcomes[0]["unverified"]
     assert len(result.slack) == 1
@@ -235,7 +235,7 @@ def test_a_later_partial_read_never_turns_the_alert_into_a_suppression(monkeypat
     for entry in story["cloudtrail"]:
         entry["visible_at"] = adversary.at(400)
     story["cloudtrail"][0]["visible_at"] = adversary.at(70)
-    result = replay(story, monkeypatch)
+    result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
 
 
@@ -257,20 +257,20 @@ def one_item_two_authors(human_delay: timedelta, terraform_delay: timedelta) -> 
 
 def test_a_person_seen_after_terraform_still_makes_it_a_manual_change(monkeypatch: pytest.MonkeyPatch) -> None:
     story = one_item_two_authors(human_delay=timedelta(minutes=8), terraform_delay=timedelta(minutes=3))
-    result = replay(story, monkeypatch)
+    result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert len(result.slack) == 1
 
 
 def test_a_person_seen_before_terraform_is_alerted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     story = one_item_two_authors(human_delay=timedelta(minutes=3), terraform_delay=timedelta(minutes=8))
-    result = replay(story, monkeypatch)
+    result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert result.slack[0].at <= (T0 + timedelta(seconds=20 + 3 * 60 + 90)).timestamp()
 
 
 def test_the_flow_leaves_every_queue_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     story = one_item_two_authors(human_delay=timedelta(minutes=3), terraform_delay=timedelta(minutes=8))
-    deps = replay(story, monkeypatch).deps
+    deps = replay(story).deps
     assert {name: len(queue) for name, queue in deps.queues.items() if len(queue)} == {}
     assert json.loads(json.dumps(deps.lookups.stats.calls)) > 0

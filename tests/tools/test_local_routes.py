@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from memory_world import install_slack, sg_item, sg_notification, slack_outcomes, world
+from memory_world import sg_item, sg_notification, slack_outcomes, world
 
 from chalicelib import bootstrap
 from chalicelib.core.outcomes import Outcome
@@ -55,9 +55,8 @@ class _FakesAsBoto3:
 
 @pytest.fixture
 def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryDeps]:
-    memory = world(monkeypatch)
+    memory = world()
     memory.clients = _FakesAsBoto3(memory)  # type: ignore[assignment]
-    install_slack(monkeypatch, memory)
     bootstrap.install(memory)
     try:
         yield memory

@@ -14,7 +14,6 @@ import json
 import logging
 from typing import Any
 
-from chalicelib.bootstrap import Deps
 from chalicelib.core.change_outcomes import build_outcome
 from chalicelib.core.jobs import LookupJob, change_key
 from chalicelib.core.logs import log_json
@@ -23,6 +22,7 @@ from chalicelib.core.outcomes import DEAD_LETTER, OPERATIONAL_KINDS, UNATTRIBUTE
 from chalicelib.core.partitions import partition_of_region
 from chalicelib.core.timeutil import iso, parse_time
 from chalicelib.parsing.config_notifications import parse_config_message
+from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.emit import emit, emit_operational
 from chalicelib.stages.shared.queues import DISPATCH_QUEUE, LOOKUP_QUEUE, SLACK_QUEUE
 from chalicelib.stages.shared.state_keys import DISPATCHED, item_marker
@@ -30,7 +30,7 @@ from chalicelib.stages.shared.state_keys import DISPATCHED, item_marker
 log = logging.getLogger("mcd.dead_letters")
 
 
-def surface(deps: Deps, queue: str, key: str, reason: str, body: str, *, message_id: str | None = None) -> None:
+def surface(deps: StageDeps, queue: str, key: str, reason: str, body: str, *, message_id: str | None = None) -> None:
     """Make a stored dead letter seen: still report the change it carried, and alert once in Slack.
 
     ``queue`` is the source queue (``dispatch_queue``, ``lookup_queue``, ``slack_queue``), ``key`` the
@@ -61,7 +61,7 @@ def surface(deps: Deps, queue: str, key: str, reason: str, body: str, *, message
                  error=f"{type(error).__name__}: {str(error)[:300]}")
 
 
-def dead_letter_alert(deps: Deps, queue: str, key: str, reason: str, *, message_id: str | None = None,
+def dead_letter_alert(deps: StageDeps, queue: str, key: str, reason: str, *, message_id: str | None = None,
                       reported: list[str] | None = None, subject: str | None = None) -> Outcome:
     """The operational ``dead_letter`` outcome for one stored dead letter (its id derives from ``key``)."""
     extra: dict[str, Any] = {"queue": queue}
@@ -112,7 +112,7 @@ def _undelivered_alert(body: str) -> str | None:
 WATCH_LOST = "its suppression was being checked for a person's late call when the check kept failing"
 
 
-def _still_report_job(deps: Deps, body: str) -> list[str]:
+def _still_report_job(deps: StageDeps, body: str) -> list[str]:
     """A change whose lookups kept crashing is still a change: report it without an author."""
 
     data = _json_object(body)
@@ -132,7 +132,7 @@ def _still_report_job(deps: Deps, body: str) -> list[str]:
     return [_label(job.change)]
 
 
-def _still_report_notification(deps: Deps, body: str) -> list[str]:
+def _still_report_notification(deps: StageDeps, body: str) -> list[str]:
     """The changes of a notification that could not be dispatched, reported without an author.
 
     What can be parsed is reported (an oversized item from its ``configurationItemSummary``); items

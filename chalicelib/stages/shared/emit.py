@@ -6,17 +6,17 @@ import json
 import logging
 from typing import Any
 
-from chalicelib.bootstrap import Deps
 from chalicelib.core.jobs import trim_property
 from chalicelib.core.logs import log_json, log_outcome
 from chalicelib.core.outcomes import Outcome
+from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.queues import SLACK_QUEUE
 from chalicelib.stages.shared.state_keys import OPERATIONAL, outcome_marker
 
 log = logging.getLogger("mcd.emit")
 
 
-def emit(deps: Deps, outcome: Outcome, *, revision: int = 0) -> bool:
+def emit(deps: StageDeps, outcome: Outcome, *, revision: int = 0) -> bool:
     """Log and queue ``outcome`` unless it was emitted before; ``True`` when it was new.
 
     The marker is written after the alert is queued: a crash in between re-emits on redelivery, and
@@ -38,7 +38,7 @@ def emit(deps: Deps, outcome: Outcome, *, revision: int = 0) -> bool:
 OPERATIONAL_LOGGER = "mcd.operational"
 
 
-def emit_operational(deps: Deps, alert: Outcome) -> bool:
+def emit_operational(deps: StageDeps, alert: Outcome) -> bool:
     """Queue an operational alert (``dead_letter``) for Slack once per ``outcome_id``; ``True`` when new.
 
     It is not an outcome of the detector's findings: it is logged on ``mcd.operational``, never on the

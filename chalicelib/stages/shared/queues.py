@@ -1,6 +1,6 @@
 """The queues' names and the message attributes stages use to hand a message to the dead-letter stage.
 
-``Deps.queue(name)`` takes these names. A dead-lettered message carries ``REASON`` (why, for the person
+``StageDeps.queue(name)`` takes these names. A dead-lettered message carries ``REASON`` (why, for the person
 who reads the stored copy), ``PERMANENT`` (``"true"``: redriving cannot help) and ``REDRIVES`` (how many
 times ``dl_retry`` already sent it back).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chalicelib.bootstrap import Deps
+    from chalicelib.ports import StageDeps
 
 DISPATCH_QUEUE = "dispatch_queue"
 DISPATCH_DLQ = "dispatch_dlq"
@@ -27,7 +27,7 @@ REDRIVES = "mcd-redrives"
 REASON_LIMIT = 250  # SQS attributes are small; the stored copy keeps the whole body
 
 
-def dead_letter(deps: Deps, dlq: str, body: Any, reason: str, *, permanent: bool,
+def dead_letter(deps: StageDeps, dlq: str, body: Any, reason: str, *, permanent: bool,
                 redrives: str | None = None) -> None:
     """Send ``body`` to ``dlq`` with its reason; a permanent one is stored and reported, never redriven."""
     attributes = {REASON: reason[:REASON_LIMIT]}
