@@ -11,9 +11,15 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@# uv installs the same requirements in seconds; plain pip is the fallback wherever uv is unavailable.
+	@if $(PY) -m pip install -q --disable-pip-version-check uv 2>/dev/null && \
+	    $(PY) -m uv pip install -q --python $(PY) -r requirements-dev.txt && \
+	    $(PY) -m uv pip install -q --python $(PY) --no-deps -e . ; then :; \
+	else \
+	  echo "uv unavailable: installing with pip"; \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt && \
+	  $(PY) -m pip install -q --disable-pip-version-check --no-deps -e . ; \
+	fi
 	@touch $(STAMP)
 
 lint: setup

@@ -181,7 +181,7 @@ def replay(scenario: dict[str, Any], secrets: dict[str, str] | None = None) -> M
     """``mcd replay``'s timeline on the fakes: deliveries at their time, the schedules every minute.
 
     The stage functions are called directly (not through Chalice), so a scenario of hours runs in a
-    fraction of a second; ``tests/test_scenarios.py`` runs the scenarios through the real handlers.
+    fraction of a second; ``tests/e2e/test_scenarios.py`` runs the scenarios through the real handlers.
     """
     from chalicelib.stages.dead_letters import dl_retry
     from chalicelib.stages.deliver import slack_send

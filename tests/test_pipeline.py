@@ -1,6 +1,6 @@
 """The core path's plumbing against moto and the Slack stand-in: archive, queues, crashes, dead letters.
 
-Scenario replays (tests/test_scenarios.py) check what the detector concludes; these tests check that
+Scenario replays (tests/e2e/test_scenarios.py) check what the detector concludes; these tests check that
 nothing is lost or done twice on the way, whatever fails.
 """
 

@@ -1,6 +1,6 @@
 """``mcd replay``'s own parts: reading a scenario, routing deliveries, final outcomes, outputs and summary.
 
-The whole replay (handlers, moto, the Slack stand-in) runs in ``tests/test_scenarios.py``.
+The whole replay (handlers, moto, the Slack stand-in) runs in ``tests/e2e/test_scenarios.py``.
 """
 
 from __future__ import annotations
