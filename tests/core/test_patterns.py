@@ -11,6 +11,7 @@ and ``*`` is a wildcard only at the start or end of a value (``Ev*ent`` is liter
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -135,15 +136,18 @@ class _Parser:
         return lambda r: _select(r, selector) is not _MISSING and not _value_matches(value, _select(r, selector))
 
 
-def cwl_matches(pattern: str, record: dict[str, Any]) -> bool:
-    if pattern == "":
-        return True
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> Any:
     text = pattern.strip()
     assert text.startswith("{") and text.endswith("}"), pattern
     parser = _Parser(_tokens(text[1:-1]))
     predicate = parser.expr()
     assert parser.peek() is None, f"trailing tokens in {pattern!r}"
-    return predicate(record)
+    return predicate
+
+
+def cwl_matches(pattern: str, record: dict[str, Any]) -> bool:
+    return pattern == "" or _compiled(pattern)(record)
 
 
 def test_the_evaluator_follows_the_documented_examples() -> None:
@@ -314,9 +318,14 @@ def eventbridge_envelope(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _loaded(pattern: str) -> Any:
+    return EventPattern.load(pattern)
+
+
 def eventbridge_select(patterns: list[dict[str, Any]], record: dict[str, Any]) -> bool:
     envelope = eventbridge_envelope(record)
-    return any(EventPattern.load(json.dumps(p)).matches_event(envelope) for p in patterns)
+    return any(_loaded(json.dumps(p, sort_keys=True)).matches_event(envelope) for p in patterns)
 
 
 def delivered_by_eventbridge(record: dict[str, Any]) -> bool:

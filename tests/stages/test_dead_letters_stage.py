@@ -63,7 +63,7 @@ def test_after_the_last_redrive_or_when_permanent_it_is_stored_with_its_reason()
     assert {a["extra"]["queue"] for a in alerts} == {"dispatch_queue", "slack_queue", "lookup_queue"}
 
 
-def test_many_dead_letters_at_once_become_one_slack_message(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_dead_letters_at_once_become_one_slack_message() -> None:
     deps = world()
     for n in range(5):
         dead(deps, "dispatch_dlq", json.dumps({"message_id": f"x-{n}", "message": '{"configurationItem": {'}),

@@ -134,7 +134,7 @@ def marker(deps: MemoryDeps, dest: str, outcome_id: str) -> dict[str, str] | Non
 # Once
 
 
-def test_a_post_is_made_once_and_marked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_post_is_made_once_and_marked() -> None:
     deps = bench()
     outcome = alert(deps)
     enqueue(deps, outcome)
@@ -147,7 +147,7 @@ def test_a_post_is_made_once_and_marked(monkeypatch: pytest.MonkeyPatch) -> None
     assert depth(deps) == 0
 
 
-def test_two_copies_in_one_run_and_later_redeliveries_post_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_copies_in_one_run_and_later_redeliveries_post_once() -> None:
     deps = bench()
     outcome = alert(deps)
     enqueue(deps, outcome, outcome)
@@ -165,7 +165,7 @@ def test_two_copies_in_one_run_and_later_redeliveries_post_once(monkeypatch: pyt
 
 
 @pytest.mark.parametrize("kind", ["webhook", "bot"])
-def test_rate_limit_waits_retry_after_and_drops_nothing(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+def test_rate_limit_waits_retry_after_and_drops_nothing(kind: str) -> None:
     deps = bench()
     if kind == "bot":
         use_bot(deps)
@@ -184,7 +184,7 @@ def test_rate_limit_waits_retry_after_and_drops_nothing(monkeypatch: pytest.Monk
     assert depth(deps) == 0 and stored(deps) == []
 
 
-def test_server_errors_back_off_then_post(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_server_errors_back_off_then_post(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mcd")
     deps = bench()
     deps.slack.script(WEBHOOK, UNAVAILABLE, UNAVAILABLE)
@@ -239,7 +239,7 @@ def test_a_two_hour_slack_outage_loses_no_alert(monkeypatch: pytest.MonkeyPatch,
     assert recovery <= min(arrived) <= recovery + 900 and max(arrived) <= recovery + 960
 
 
-def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts() -> None:
     deps = bench()
     deps.slack.script(WEBHOOK, *[UNAVAILABLE] * 5)
     enqueue(deps, alert(deps), destination="default", attempt=300, since=deps.clock() - RETRY_FOR_SECONDS + 120)
@@ -251,7 +251,7 @@ def test_unavailable_slack_is_waited_for_as_long_as_the_queue_keeps_alerts(monke
     assert json.loads(kept["body"])["since"] == pytest.approx(deps.clock() - 900 - RETRY_FOR_SECONDS + 120, abs=1)
 
 
-def test_an_unknown_error_answer_is_tried_a_few_times_then_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_error_answer_is_tried_a_few_times_then_kept() -> None:
     deps = bench()
     use_bot(deps)
     deps.slack.script(BOT_TOKEN, *[Delivery("retry", "chat.postMessage failed: HTTP 200 something_new",
@@ -267,7 +267,7 @@ def test_an_unknown_error_answer_is_tried_a_few_times_then_kept(monkeypatch: pyt
     assert all(f"gave up after {MAX_ATTEMPTS} unexpected answers" in s["reason"] for s in kept)
 
 
-def test_a_permanent_refusal_is_kept_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_permanent_refusal_is_kept_not_retried() -> None:
     deps = bench()
     outcome = alert(deps)
     deps.slack.script(WEBHOOK, Delivery("permanent", "webhook answered 400 invalid_blocks", code="invalid_blocks"))
@@ -284,7 +284,7 @@ def test_a_permanent_refusal_is_kept_not_retried(monkeypatch: pytest.MonkeyPatch
     assert "dead letter" in posts(deps)[-1].payload["text"] and depth(deps) == 0
 
 
-def test_a_revoked_webhook_is_called_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_revoked_webhook_is_called_once_per_run() -> None:
     deps = bench()
     deps.slack.script(WEBHOOK, Delivery("permanent", "webhook answered 404 no_service", code="no_service",
                                         whole_destination=True))
@@ -294,7 +294,7 @@ def test_a_revoked_webhook_is_called_once_per_run(monkeypatch: pytest.MonkeyPatc
     assert len(deps.archive.list_keys("dead-letter/slack/")) == 3, "one archive object per alert, none overwritten"
 
 
-def test_unreadable_jobs_and_lost_destinations_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_jobs_and_lost_destinations_are_kept() -> None:
     deps = bench()
     deps.queue("slack_queue").send("not json at all")
     deps.queue("slack_queue").send({"outcome": {"kind": "manual_change"}})
@@ -308,14 +308,14 @@ def test_unreadable_jobs_and_lost_destinations_are_kept(monkeypatch: pytest.Monk
     assert depth(deps) == 0 and any("dead letter" in c.payload["text"] for c in posts(deps))
 
 
-def test_no_destination_at_all_keeps_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_destination_at_all_keeps_alerts() -> None:
     deps = bench(slack_secret="")
     enqueue(deps, alert(deps))
     assert slack_send(deps)["dead_lettered"] >= 1
     assert "no Slack destination" in stored(deps)[0]["reason"]
 
 
-def test_an_unreadable_secret_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_secret_is_retried() -> None:
     deps = bench(settings={"destinations": [{"name": "ops", "type": "webhook", "secret": "ops"}]})
     deps.secrets.unreadable.add("ops")
     enqueue(deps, alert(deps))
@@ -329,7 +329,7 @@ def test_an_unreadable_secret_is_retried(monkeypatch: pytest.MonkeyPatch) -> Non
 # Pacing, budget, grouping, bursts
 
 
-def test_pacing_is_one_call_per_second_per_destination(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pacing_is_one_call_per_second_per_destination() -> None:
     deps = bench(settings={"destinations": [
         {"name": "ops", "type": "webhook", "secret": "ops"}, {"name": "sec", "type": "webhook", "secret": "sec"}]})
     enqueue(deps, *(alert(deps, f"user{i}", f"sg-{i}") for i in range(5)))
@@ -341,7 +341,7 @@ def test_pacing_is_one_call_per_second_per_destination(monkeypatch: pytest.Monke
     assert max(every) - min(every) < 9, "pacing is per destination, not global"
 
 
-def test_a_run_stops_calling_slack_when_its_budget_is_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_stops_calling_slack_when_its_budget_is_spent() -> None:
     deps = bench()
     enqueue(deps, *(alert(deps, f"user{i}", f"sg-{i}") for i in range(60)))
     first = slack_send(deps)
@@ -353,7 +353,7 @@ def test_a_run_stops_calling_slack_when_its_budget_is_spent(monkeypatch: pytest.
     assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(posts(deps)))
 
 
-def test_alerts_of_one_principal_in_one_run_are_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_alerts_of_one_principal_in_one_run_are_one_message() -> None:
     deps = bench()
     enqueue(deps, alert(deps, "alice", "sg-0a1"), alert(deps, "bob", "sg-0b9"), alert(deps, "alice", "sg-0a2"),
             alert(deps, "alice", "sg-0a3"))
@@ -363,7 +363,7 @@ def test_alerts_of_one_principal_in_one_run_are_one_message(monkeypatch: pytest.
     assert digest.payload["blocks"][0]["text"]["text"].endswith("alice changed 3 resources by hand")
 
 
-def test_a_burst_is_held_until_the_window_ends_then_digested(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_burst_is_held_until_the_window_ends_then_digested() -> None:
     deps = bench()
     start = deps.clock()
     enqueue(deps, alert(deps, "alice", "sg-0a1"))
@@ -382,7 +382,7 @@ def test_a_burst_is_held_until_the_window_ends_then_digested(monkeypatch: pytest
     assert "alice changed 2 resources" in posts(deps)[-1].payload["text"]
 
 
-def test_a_burst_of_fifty_alerts_costs_at_most_three_posts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_burst_of_fifty_alerts_costs_at_most_three_posts() -> None:
     deps = bench()
     ids = []
     for minute in range(10):
@@ -396,7 +396,7 @@ def test_a_burst_of_fifty_alerts_costs_at_most_three_posts(monkeypatch: pytest.M
     assert all(marker(deps, "default", i) is not None for i in ids) and depth(deps) == 0
 
 
-def test_bot_burst_updates_the_first_message_with_a_counter(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bot_burst_updates_the_first_message_with_a_counter() -> None:
     deps = bench()
     use_bot(deps)
     enqueue(deps, alert(deps, "alice", "sg-0a1"))
@@ -419,7 +419,7 @@ def test_bot_burst_updates_the_first_message_with_a_counter(monkeypatch: pytest.
     assert [c.method for c in posts(deps)][-1] == "chat.postMessage"
 
 
-def test_bot_update_of_a_deleted_message_posts_a_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bot_update_of_a_deleted_message_posts_a_new_one() -> None:
     deps = bench()
     use_bot(deps)
     enqueue(deps, alert(deps, "alice", "sg-0a1"))
@@ -436,7 +436,7 @@ def test_bot_update_of_a_deleted_message_posts_a_new_one(monkeypatch: pytest.Mon
     assert posts(deps)[-1].method == "chat.update" and posts(deps)[-1].update_ts == posts(deps)[1].answer.ts
 
 
-def test_webhook_escalation_inside_a_burst_is_posted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_escalation_inside_a_burst_is_posted_at_once() -> None:
     deps = bench()
     start = deps.clock()
     enqueue(deps, failed_signin(deps, "alice", 1), failed_signin(deps, "alice", 2))
@@ -457,7 +457,7 @@ def test_webhook_escalation_inside_a_burst_is_posted_at_once(monkeypatch: pytest
     assert len(posts(deps)) == 3 and all(r in text(posts(deps)[-1]) for r in ("signin-3", "sg-0a4"))
 
 
-def test_bot_escalation_is_a_new_message_not_an_edit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bot_escalation_is_a_new_message_not_an_edit() -> None:
     deps = bench()
     use_bot(deps)
     for outcome in (failed_signin(deps, "alice", 1), alert(deps, "alice", "sg-0a2"), failed_signin(deps, "alice", 2),
@@ -483,7 +483,7 @@ ROUTED = {
 }
 
 
-def test_routing_by_account_kind_and_severity(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_routing_by_account_kind_and_severity() -> None:
     deps = bench(settings=ROUTED)
     other = alert(deps, "olga", "sg-0f1", account="111111111111")
     signin = alert(deps, "carol", "signin-1", kind="console_signin")
@@ -502,7 +502,7 @@ def test_routing_by_account_kind_and_severity(monkeypatch: pytest.MonkeyPatch) -
     assert depth(deps) == 0
 
 
-def test_an_alert_routed_to_two_destinations_is_posted_to_each_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_alert_routed_to_two_destinations_is_posted_to_each_once() -> None:
     deps = bench(settings=ROUTED)
     stop = alert(deps, "dave", "trail-1", kind="api_call", event_name="StopLogging")
     deps.slack.script(hook("audit"), Delivery("retry", "webhook rate limited (429)", 30.0, code="rate_limited",
@@ -515,7 +515,7 @@ def test_an_alert_routed_to_two_destinations_is_posted_to_each_once(monkeypatch:
     assert len(posts(deps, hook("sec"))) == 1 and len(posts(deps, hook("audit"))) == 1 and depth(deps) == 0
 
 
-def test_an_idle_run_reads_nothing_but_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_idle_run_reads_nothing_but_the_queue() -> None:
     deps = bench()
     assert slack_send(deps)["posted"] == 0
     assert deps.secrets.reads == [] and deps._settings is None and deps.state.items == {}
@@ -530,7 +530,7 @@ PUBLIC_03 = Path(__file__).resolve().parents[3] / "shared" / "scenarios" / \
     "public-03-untrusted-role-session-named-terraform.json"
 
 
-def test_account_aliases_from_settings_appear_in_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_account_aliases_from_settings_appear_in_alerts() -> None:
     story = demo_story()
     story["settings"]["account_aliases"] = {STORY_ACCOUNT: "payments-prod"}
     result = replay(story)
@@ -545,7 +545,7 @@ def new_messages(calls: list[SlackCall]) -> list[SlackCall]:
 
 @pytest.mark.parametrize("name", ["own-25-world-open-group-inside-a-burst-of-tag-changes",
                                   "own-26-bot-escalation-is-a-new-message-not-an-edit"])
-def test_an_escalation_inside_a_burst_is_a_new_message_at_once(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_escalation_inside_a_burst_is_a_new_message_at_once(name: str) -> None:
     story = json.loads((SCENARIOS / f"{name}.json").read_text())
     result = replay(story)
     fresh = new_messages(result.slack)
@@ -560,7 +560,7 @@ def test_an_escalation_inside_a_burst_is_a_new_message_at_once(name: str, monkey
 
 
 @pytest.mark.skipif(not PUBLIC_03.exists(), reason="../shared/scenarios is not beside the clone")
-def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots() -> None:
     story = json.loads(PUBLIC_03.read_text())
     story["settings"]["destinations"] = [
         {"name": "ops", "type": "bot", "secret": "mcd-test/bot-token", "channel": "C0OPS"}]

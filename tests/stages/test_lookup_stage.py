@@ -196,7 +196,7 @@ def test_an_earlier_capture_of_the_same_resource_bounds_the_window() -> None:
     assert alert["principal_arn"].endswith(":user/new"), "the call before the earlier capture is not this change's"
 
 
-def test_a_run_past_its_budget_leaves_the_rest_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_past_its_budget_leaves_the_rest_for_the_next() -> None:
     deps = world(budget_seconds=0.0)
     queue_job(deps, lookup_job("sg-0b"))
     lookup(deps)
@@ -209,8 +209,7 @@ def test_a_run_past_its_budget_leaves_the_rest_for_the_next(monkeypatch: pytest.
 
 
 @pytest.mark.parametrize("trusted_write", [True, False], ids=["with-trusted-write", "alone"])
-def test_a_flood_longer_than_one_run_still_finds_the_person(trusted_write: bool,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_flood_longer_than_one_run_still_finds_the_person(trusted_write: bool) -> None:
     story = flooded_bucket(reads=2500, failed=500, trusted_write=trusted_write)
     result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
@@ -230,7 +229,7 @@ def test_an_unfinished_read_is_reported_unverified_not_suppressed(monkeypatch: p
     assert len(result.slack) == 1
 
 
-def test_a_later_partial_read_never_turns_the_alert_into_a_suppression(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_later_partial_read_never_turns_the_alert_into_a_suppression() -> None:
     story = flooded_bucket(reads=500, failed=100, trusted_write=True, trusted_at=55)
     for entry in story["cloudtrail"]:
         entry["visible_at"] = adversary.at(400)
@@ -255,21 +254,21 @@ def one_item_two_authors(human_delay: timedelta, terraform_delay: timedelta) -> 
                     T0 - timedelta(minutes=2), [delivery], [tf_entry, human_entry], expected, max_slack=1)
 
 
-def test_a_person_seen_after_terraform_still_makes_it_a_manual_change(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_person_seen_after_terraform_still_makes_it_a_manual_change() -> None:
     story = one_item_two_authors(human_delay=timedelta(minutes=8), terraform_delay=timedelta(minutes=3))
     result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert len(result.slack) == 1
 
 
-def test_a_person_seen_before_terraform_is_alerted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_person_seen_before_terraform_is_alerted_at_once() -> None:
     story = one_item_two_authors(human_delay=timedelta(minutes=3), terraform_delay=timedelta(minutes=8))
     result = replay(story)
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert result.slack[0].at <= (T0 + timedelta(seconds=20 + 3 * 60 + 90)).timestamp()
 
 
-def test_the_flow_leaves_every_queue_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_flow_leaves_every_queue_empty() -> None:
     story = one_item_two_authors(human_delay=timedelta(minutes=3), terraform_delay=timedelta(minutes=8))
     deps = replay(story).deps
     assert {name: len(queue) for name, queue in deps.queues.items() if len(queue)} == {}

@@ -54,7 +54,7 @@ class _FakesAsBoto3:
 
 
 @pytest.fixture
-def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryDeps]:
+def deps() -> Iterator[MemoryDeps]:
     memory = world()
     memory.clients = _FakesAsBoto3(memory)  # type: ignore[assignment]
     bootstrap.install(memory)
