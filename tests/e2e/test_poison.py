@@ -1,6 +1,6 @@
 """Poison cannot take others down (issue 11, part 5): bombs, crashes and foreign buckets, end to end.
 
-Against moto and the Slack stand-in (the ``world`` of tests/test_pipeline.py): a gzip bomb behind an
+Against moto and the Slack stand-in (the ``world`` of tests/e2e/test_pipeline.py): a gzip bomb behind an
 oversized notification, an exception on one message of a batch, a run that dies twice on the same
 message, and an ``s3BucketLocation`` outside Config's delivery bucket. In every case the other
 notifications are reported, and the poison itself ends as a dead letter that is still reported.

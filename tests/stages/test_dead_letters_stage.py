@@ -1,6 +1,6 @@
 """``dl_retry`` on the in-memory fakes: redrive with backoff, then store, report and alert once; never loop.
 
-The same behaviour is checked end to end on moto in ``tests/test_dead_letters.py`` and ``test_pipeline.py``.
+The same behaviour is checked end to end on moto in ``tests/e2e/test_dead_letters.py`` and ``test_pipeline.py``.
 """
 
 from __future__ import annotations

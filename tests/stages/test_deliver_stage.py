@@ -1,7 +1,7 @@
 """``slack_send`` on the in-memory fakes and a recording Slack: once-only posts, failures, pacing, bursts, routing.
 
 Each run takes milliseconds: the clock is ``deps.manual_clock`` (the stage's pacing sleeps move it), and
-Slack's answers are scripted on ``deps.slack``. ``tests/test_delivery.py`` checks the same stage end to end
+Slack's answers are scripted on ``deps.slack``. ``tests/e2e/test_delivery.py`` checks the same stage end to end
 on moto and the local Slack stand-in over HTTP.
 """
 

@@ -1,7 +1,7 @@
 """``dispatch`` on the in-memory fakes: one lookup job per changed item, once, delayed until CloudTrail may
 show its call; oversized items read only from Config's bucket; one poison message never takes others down.
 
-``tests/e2e/test_poison.py`` and ``tests/test_pipeline.py`` check the same end to end on moto.
+``tests/e2e/test_poison.py`` and ``tests/e2e/test_pipeline.py`` check the same end to end on moto.
 """
 
 from __future__ import annotations

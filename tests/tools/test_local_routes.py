@@ -4,7 +4,7 @@ No moto, no server. The blueprint is not registered on a second app: a Chalice b
 app it was registered on, which would take the routes away from ``app.app`` for the rest of the process.
 
 The routes reading SQS and DynamoDB directly (queues, state, Slack preview) get a stand-in client answering
-from the fakes. ``tests/test_pipeline.py`` drives the same routes through the real app on moto.
+from the fakes. ``tests/e2e/test_pipeline.py`` drives the same routes through the real app on moto.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
 from mcd_tools.sandbox import create_resources
 from mcd_tools.slack_standin import SlackStandIn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 ACCOUNT = "123456789012"
 TRUSTED_ROLE = f"arn:aws:iam::{ACCOUNT}:role/terraform"

@@ -896,7 +896,7 @@ OWN_SCENARIO: dict[str, Any] = {
     ],
     "expect": {"outcomes": []},
 }
-PUBLIC_SCENARIO = (Path(__file__).resolve().parents[2] / "shared" / "scenarios"
+PUBLIC_SCENARIO = (Path(__file__).resolve().parents[3] / "shared" / "scenarios"
                    / "public-10-console-signins-and-cloudwatch-logs-batches.json")
 
 
