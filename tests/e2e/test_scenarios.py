@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_check import NOT_YET, OWN, PUBLIC, SlackMessage, check_expectations
+from scenario_check import OWN, PUBLIC, SlackMessage, check_expectations, scenario_param
 
 from mcd_tools.replay import run
 
@@ -35,11 +35,6 @@ def check(scenario: dict[str, Any]) -> None:
     check_expectations(scenario["expect"], result.outcomes, slack, result.throttled)
 
 
-def _param(path: Path) -> Any:
-    reason = NOT_YET.get(path.stem)
-    return pytest.param(path, marks=pytest.mark.xfail(reason=reason, strict=False)) if reason else path
-
-
 def test_the_shell_sample_names_scenarios_that_exist() -> None:
     assert {p.stem for p in OWN} >= THROUGH_THE_SHELL
 
@@ -50,6 +45,6 @@ def test_own_scenario(path: Path) -> None:
 
 
 @pytest.mark.skipif(not PUBLIC, reason="../shared/scenarios is not beside the clone")
-@pytest.mark.parametrize("path", [_param(p) for p in PUBLIC], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [scenario_param(p) for p in PUBLIC], ids=lambda p: p.stem)
 def test_public_scenario(path: Path) -> None:
     check(json.loads(path.read_text()))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from memory_world import replay
-from scenario_check import NOT_YET, OWN, PUBLIC, SlackMessage, check_expectations
+from scenario_check import OWN, PUBLIC, SlackMessage, check_expectations, scenario_param
 
 from mcd_tools.story import demo_story
 
@@ -24,12 +24,7 @@ def check(scenario: dict[str, Any]) -> None:
     check_expectations(scenario["expect"], result.outcomes, slack, throttled=None)  # nothing paces here
 
 
-def _param(path: Path) -> Any:
-    reason = NOT_YET.get(path.stem)
-    return pytest.param(path, marks=pytest.mark.xfail(reason=reason, strict=False)) if reason else path
-
-
-@pytest.mark.parametrize("path", [_param(p) for p in OWN + PUBLIC], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [scenario_param(p) for p in OWN + PUBLIC], ids=lambda p: p.stem)
 def test_scenario(path: Path) -> None:
     check(json.loads(path.read_text()))
 
