@@ -2,14 +2,14 @@
 
 ``render_operational`` turns one or many dead-letter alerts into ONE message: a count per queue and
 reason, then one line per dead letter (reason, what it still reported, a link to the stored object).
-Reasons may quote the input that failed, so every piece of text is escaped for mrkdwn, stripped of
-control characters, defused of ``@channel``-style broadcasts and clipped; mrkdwn objects are
-``verbatim`` (Slack links nothing by itself) and links are built only by ``chalicelib.slack.links``.
+Reasons and queue names may quote the input that failed, so every piece of text, the fallback ``text``
+included, goes through ``chalicelib.slack.text`` (escaped, one line, no links, no broadcasts, clipped,
+cut only between entities); mrkdwn objects are ``verbatim`` (Slack links nothing by itself) and links
+are built only by ``chalicelib.slack.links``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from chalicelib.core.outcomes import OPERATIONAL_KINDS, Outcome
 from chalicelib.slack.limits import LIMITS, check_limits
 from chalicelib.slack.links import s3_object_url
-from chalicelib.slack.text import escape_mrkdwn
+from chalicelib.slack.text import cut, esc, escape_mrkdwn
 
 QUEUE_LABELS = {
     "dispatch_queue": "Config notification (dispatch)",
@@ -26,8 +26,6 @@ QUEUE_LABELS = {
 }
 MAX_LINES = 15
 _REASON_CHARS = 160
-_DROP = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
 
 def is_operational(outcomes: Sequence[Any]) -> bool:
@@ -52,8 +50,9 @@ def render_operational(outcomes: Sequence[Outcome], *, console_base: str | None 
             "Operational alert from the detector itself, not a change in your estate. Fix the cause, then "
             "inspect or replay the stored messages.")}]},
     ]
-    fallback = f"mcd: {len(alerts)} {noun} kept for a person ({', '.join(f'{n} {q}' for q, n in queues.items())})"
-    payload = {"text": fallback[: LIMITS["fallback_text"]], "blocks": blocks,
+    per_queue = ", ".join(f"{n} {_safe(q, 60)}" for q, n in queues.items())
+    fallback = cut(f"mcd: {len(alerts)} {noun} kept for a person ({per_queue})", LIMITS["fallback_text"])
+    payload = {"text": fallback, "blocks": blocks,
                "unfurl_links": False, "unfurl_media": False}
     if check_limits(payload):  # never expected: every piece is clipped
         payload["blocks"] = blocks[:2]
@@ -113,8 +112,7 @@ def _stored_at(alert: Outcome, console_base: str | None) -> str:
 
 
 def _section(text: str, limit: int) -> dict[str, Any]:
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    text = cut(text, limit)
     return {"type": "section", "text": {"type": "mrkdwn", "text": text or " ", "verbatim": True}}  # no auto-links
 
 
@@ -125,12 +123,8 @@ def _short_reason(reason: Any) -> str:
 
 
 def _safe(value: Any, limit: int) -> str:
-    """Text made safe for mrkdwn (escaped, no control characters, no broadcasts, no code spans), clipped."""
-    text = _DROP.sub(" ", str(value if value is not None else "")).replace("`", "ˋ")
-    text = _BROADCAST.sub("@\u2060\\1", text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Event text made safe for mrkdwn by the one rule every Slack message uses (``slack.text.esc``)."""
+    return esc(value if value is not None else "", limit)
 
 
 def _queue(alert: Outcome) -> str:
