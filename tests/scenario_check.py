@@ -23,7 +23,6 @@ PUBLIC = sorted(PUBLIC_DIR.glob("*.json")) if PUBLIC_DIR.is_dir() else []
 NOT_YET = {
     "public-13-stream-before-history-with-deadline": "issue 15 (attribute from the live CloudTrail stream)",
     "public-14-two-accounts-of-one-organisation": "issue 16 (cross-account attribution)",
-    "public-15-tamper-protection-examples": "issue 13 (tamper alerts in the default rules)",
 }
 
 

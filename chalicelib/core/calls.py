@@ -42,12 +42,34 @@ READ_LIKE_NAMES = frozenset({
     "ViewBilling", "AcknowledgeEvent", "SetTrackingPreferences",
 })
 
+WHAT_IT_DISABLES = {
+    "StopLogging": "stops a CloudTrail trail logging",
+    "DeleteTrail": "deletes a CloudTrail trail",
+    "UpdateTrail": "changes where or what a CloudTrail trail logs",
+    "StopConfigurationRecorder": "stops AWS Config recording changes",
+    "DeleteConfigurationRecorder": "deletes AWS Config's recorder",
+    "DeleteDeliveryChannel": "stops AWS Config delivering changes",
+    "PutConfigurationRecorder": "changes which resources AWS Config records",
+    "PutDeliveryChannel": "changes where AWS Config delivers changes",
+    "PutEventSelectors": "changes which events a CloudTrail trail logs",
+    "PutInsightSelectors": "changes CloudTrail Insights on a trail",
+    "DeleteFlowLogs": "deletes VPC flow logs",
+    "DeleteDetector": "deletes a GuardDuty detector",
+    "DisableKey": "disables a KMS key",
+    "ScheduleKeyDeletion": "schedules a KMS key's deletion",
+}
+"""Calls that blind the audit trail or what it protects (CloudTrail, AWS Config, GuardDuty, flow logs, KMS
+keys), and what each one disables: sensitive by default (FORMAT.md "Default sensitive-call rules"),
+always of high severity, and never folded into a digest."""
+
 AUDIT_CALLS = (
     "StopLogging", "DeleteTrail", "UpdateTrail",
     "StopConfigurationRecorder", "DeleteConfigurationRecorder", "DeleteDeliveryChannel",
 )
-"""Calls that stop or redirect the audit trail (CloudTrail, AWS Config): sensitive by default (FORMAT.md
-"Default sensitive-call rules") and always of high severity."""
+"""The calls that stop or redirect the audit trail itself (CloudTrail, AWS Config)."""
+
+PROTECTIVE_CALLS = tuple(WHAT_IT_DISABLES)
+"""Every call of ``WHAT_IT_DISABLES``: ``AUDIT_CALLS`` and the calls that blind what the trail protects."""
 
 ACCESS_DENIED_CODES = ("UnauthorizedOperation", "Client.UnauthorizedOperation")
 

@@ -5,6 +5,13 @@ least* every record the rules select (plus console sign-ins). Where a service's 
 cannot say exactly what the rules say, the pattern is made wider, never narrower, and the Lambda's
 own check (``chalicelib.core.rules``) drops the extra records. Where each one is wider:
 
+Tamper protection (``direct_rules.tamper``, on by default) selects any write call that names one of
+the detector's resources, whatever its name or source; neither language can look for a value anywhere
+in a request, so with it on both patterns send every write call (EventBridge: every API call, which a
+rule in state ``ENABLED`` receives only for writes; CloudWatch Logs: every call whose name is not
+read-only), and the names, sources and identity types are applied by the Lambda. This is what the
+deployed app's own EventBridge rule does anyway.
+
 EventBridge (``eventbridge_patterns``)
   * ``exclude`` globs, the read-only name prefixes and ``include_errors: false`` are not in the
     pattern: an event pattern cannot AND two conditions on one field, and ``anything-but`` takes a
@@ -38,6 +45,9 @@ EVENTBRIDGE_MAX_PATTERN = 2048
 
 API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 SIGNIN_DETAIL_TYPE = "AWS Console Sign In via CloudTrail"
+
+_TAMPER_NOTE = ("tamper protection is on: every write call is sent (any may name one of the detector's "
+                "resources); the Lambda applies the names")
 
 # Matches no CloudTrail record (every record has an eventName): the rules select nothing.
 CWL_NOTHING = "{ $.eventName NOT EXISTS }"
@@ -145,11 +155,17 @@ def _signin_expr(rules: DirectRules) -> Expr | None:
 
 
 def _api_selects_nothing(rules: DirectRules) -> bool:
-    return not rules.include or "*" in rules.exclude
+    return not rules.tamper and (not rules.include or "*" in rules.exclude)
+
+
+def _not_read_only() -> list[Expr]:
+    return [_cmp("$.eventName", "!=", prefix + "*") for prefix in COMMON_READ_PREFIXES]
 
 
 def _api_expr(rules: DirectRules, precision: _Precision) -> Expr | None:
     """The API-call clause; ``None`` when it has no condition left (every record)."""
+    if rules.tamper:  # any write may name one of the detector's resources: every write call
+        return _all(_not_read_only()) if precision.read_only else None
     clauses: list[Expr] = []
     if precision.names and "*" not in rules.include:
         alternatives = []
@@ -162,7 +178,7 @@ def _api_expr(rules: DirectRules, precision: _Precision) -> Expr | None:
     if precision.identity_types and rules.identity_types:
         clauses.append(_any([_cmp("$.userIdentity.type", "=", t) for t in rules.identity_types]))
     if clauses and precision.read_only:
-        clauses.extend(_cmp("$.eventName", "!=", prefix + "*") for prefix in COMMON_READ_PREFIXES)
+        clauses.extend(_not_read_only())
     if clauses and precision.excludes:
         for glob in rules.exclude:
             values, exact = cwl_values(glob)
@@ -181,7 +197,9 @@ def _cwl_candidates(rules: DirectRules) -> list[tuple[str, tuple[str, ...]]]:
         api = _api_expr(rules, precision)
         if api is None:
             break  # no condition left: the pattern is every record
-        if precision.names and inexact:
+        if rules.tamper:
+            notes = (*notes, _TAMPER_NOTE)
+        elif precision.names and inexact:
             notes = (*notes, "globs with an inner '*' are widened: " + ", ".join(inexact))
         expr = api if signin is None else _any([signin, api])
         candidates.append(("{ " + _render(expr, False) + " }", notes))
@@ -213,9 +231,9 @@ def _api_pattern(rules: DirectRules, names: list[Any] | None) -> dict[str, Any]:
     detail: dict[str, Any] = {}
     if names is not None:
         detail["eventName"] = names
-    if rules.event_sources:
+    if rules.event_sources and not rules.tamper:
         detail["eventSource"] = list(rules.event_sources)
-    if rules.identity_types:
+    if rules.identity_types and not rules.tamper:
         detail["userIdentity"] = {"type": list(rules.identity_types)}
     # Only AWS can put events whose source starts "aws.": this keeps forged events out.
     pattern: dict[str, Any] = {"source": [{"prefix": "aws."}], "detail-type": [API_CALL_DETAIL_TYPE]}
@@ -227,7 +245,7 @@ def _api_pattern(rules: DirectRules, names: list[Any] | None) -> dict[str, Any]:
 def _api_patterns(rules: DirectRules) -> list[dict[str, Any]]:
     if _api_selects_nothing(rules):
         return []
-    if "*" in rules.include:
+    if "*" in rules.include or rules.tamper:
         return [_api_pattern(rules, None)]
     matchers = [eventbridge_matcher(glob) for glob in rules.include]
     patterns: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from chalicelib.core.model import TrailEvent
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, Outcome, summary_of
 from chalicelib.core.partitions import partition_of
 from chalicelib.core.settings import Settings
+from chalicelib.core.tamper import tamper_reason
 from chalicelib.core.timeutil import iso
 
 # FORMAT.md "Default sensitive-call rules".
@@ -67,7 +68,7 @@ _GLOB = re.compile(r"^[A-Za-z0-9_*-]+$")
 _EVENT_SOURCE = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.amazonaws\.com$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RULE_KEYS = frozenset({"include", "exclude", "event_sources", "identity_types", "include_errors", "signin",
-                        "$comment"})
+                        "tamper", "$comment"})
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class DirectRules:
     ``include``/``exclude`` are event-name globs where ``*`` matches any run of characters (and
     nothing else is special); matching is case-sensitive, like CloudTrail's names. ``None`` for
     ``event_sources`` or ``identity_types`` means all. Read-only calls never match, whatever the
-    globs say, and ``ConsoleLogin`` is judged by the sign-in rule only.
+    globs say, and ``ConsoleLogin`` is judged by the sign-in rule only. ``tamper`` (on by default) adds
+    ``chalicelib.core.tamper``'s calls, which the globs and filters do not narrow.
     """
 
     include: tuple[str, ...] = DEFAULT_INCLUDE
@@ -88,6 +90,7 @@ class DirectRules:
     signin_root: bool = True
     signin_failure: bool = True
     signin_no_mfa: bool = True
+    tamper: bool = True
 
     @property
     def signin_enabled(self) -> tuple[str, ...]:
@@ -125,6 +128,9 @@ class DirectRules:
         include_errors = raw.get("include_errors", True)
         if not isinstance(include_errors, bool):
             raise ConfigurationError("direct_rules.include_errors must be true or false")
+        tamper = raw.get("tamper", True)
+        if not isinstance(tamper, bool):
+            raise ConfigurationError("direct_rules.tamper must be true or false")
         root, failure, no_mfa = _signin(raw.get("signin", True))
         return cls(
             include=include,
@@ -135,6 +141,7 @@ class DirectRules:
             signin_root=root,
             signin_failure=failure,
             signin_no_mfa=no_mfa,
+            tamper=tamper,
         )
 
 
@@ -267,6 +274,8 @@ def is_sensitive_call(event: TrailEvent, rules: DirectRules) -> bool:
         return False
     if event.failed and (not rules.include_errors or not is_access_denied(event.error_code)):
         return False  # a denied attempt is worth knowing; a validation error or a typo is not
+    if rules.tamper and tamper_reason(event) is not None:
+        return True
     if rules.event_sources is not None and event.event_source not in rules.event_sources:
         return False
     if rules.identity_types is not None and event.identity_type not in rules.identity_types:
@@ -299,7 +308,9 @@ def direct_outcome(
         return None
     if trust.verdict(event.principal, settings.trusted_principals, settings.trust_aws_services) is not None:
         return None
-    return _outcome(event, API_CALL, now, event_name=event.event_name, **_resource(event))
+    tampering = tamper_reason(event) if rules.tamper else None
+    extra = {"tamper": tampering} if tampering else {}
+    return _outcome(event, API_CALL, now, event_name=event.event_name, extra=extra, **_resource(event))
 
 
 def outcome_id(event: TrailEvent) -> str:

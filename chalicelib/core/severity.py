@@ -3,15 +3,16 @@
 Routing (``min_severity`` of a destination, escalating a threaded alert) and the Slack room (emoji, the
 order of a digest, the footer's reason) both read it here.
 
-high: a role that a trusted pattern names, created or edited by someone untrusted
-(``extra["trusted_pattern"]``, named in the reason); root activity (any kind, and root sign-ins); the
-audit calls (``AUDIT_CALLS``: StopLogging, DeleteTrail, UpdateTrail, StopConfigurationRecorder,
-DeleteConfigurationRecorder, DeleteDeliveryChannel); removal of an S3 public access block; IAM policy
-calls (Put/Attach User|Role|Group Policy, Create/SetDefault PolicyVersion, CreatePolicy,
-UpdateAssumeRolePolicy, permissions boundaries) and any change to an ``AWS::IAM::*`` resource; ingress
-newly opened to 0.0.0.0/0 or ::/0 (added in the diff or asked for in the request); a bucket policy
-allowing ``Principal: *`` without conditions, or an ACL granting AllUsers. Failed and denied attempts
-count as much as successful ones.
+high: tampering (``extra["tamper"]``, what the call disables, from ``core.tamper``; and the calls of
+``calls.WHAT_IT_DISABLES`` behind a change: StopLogging, DeleteTrail, UpdateTrail, the Config recorder
+and delivery channel calls, event and insight selectors, DeleteFlowLogs, DeleteDetector, DisableKey,
+ScheduleKeyDeletion); a role that a trusted pattern names, created or edited by someone untrusted
+(``extra["trusted_pattern"]``, named in the reason); root activity (any kind, and root sign-ins);
+removal of an S3 public access block; IAM policy calls (Put/Attach User|Role|Group Policy,
+Create/SetDefault PolicyVersion, CreatePolicy, UpdateAssumeRolePolicy, permissions boundaries) and any
+change to an ``AWS::IAM::*`` resource; ingress newly opened to 0.0.0.0/0 or ::/0 (added in the diff or
+asked for in the request); a bucket policy allowing ``Principal: *`` without conditions, or an ACL
+granting AllUsers. Failed and denied attempts count as much as successful ones.
 low: a failed non-root console sign-in; an unattributed deletion; an unattributed change touching only
 relationships (typically AWS-side side effects).
 medium: everything else.
@@ -25,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.core import policies
-from chalicelib.core.calls import AUDIT_CALLS
+from chalicelib.core.calls import WHAT_IT_DISABLES
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, MANUAL_CHANGE, UNATTRIBUTED_CHANGE, EventSummary, Outcome
 from chalicelib.core.text import clip, nonblank, one_line, text_of
 
@@ -43,7 +44,6 @@ HIGH, MEDIUM, LOW = Severity.HIGH, Severity.MEDIUM, Severity.LOW
 SEVERITY_RANK: dict[str, int] = {LOW: 0, MEDIUM: 1, HIGH: 2}
 """Severity (a ``Severity`` or its text, e.g. read back from state) -> rank; higher is more severe."""
 
-_AUDIT_CALLS = frozenset(AUDIT_CALLS)
 _PUBLIC_CALLS = frozenset({"DeleteBucketPublicAccessBlock", "DeletePublicAccessBlock"})
 _IAM_POLICY_CALL = re.compile(
     r"^(?:(?:Put|Attach)(?:User|Role|Group)Policy|(?:Create|SetDefault)PolicyVersion|CreatePolicy"
@@ -88,13 +88,19 @@ def max_severity(levels: Iterable[Severity]) -> Severity:
 
 def _high_reason(outcome: Outcome) -> str | None:
     return (
-        _trusted_role_reason(outcome)
+        _tamper_reason(outcome)
+        or _trusted_role_reason(outcome)
         or _root_reason(outcome)
         or _call_name_reason(outcome)
         or next(filter(None, map(_event_reason, outcome.events)), None)
         or _iam_reason(outcome)
         or next(filter(None, map(change_reason, outcome.changed_properties)), None)
     )
+
+
+def _tamper_reason(outcome: Outcome) -> str | None:
+    what = nonblank(outcome.extra.get("tamper"))
+    return f"tampering: {clip(one_line(what), 140)}" if what else None
 
 
 def _trusted_role_reason(outcome: Outcome) -> str | None:
@@ -110,8 +116,8 @@ def _root_reason(outcome: Outcome) -> str | None:
 
 def _call_name_reason(outcome: Outcome) -> str | None:
     for name in outcome.event_names:
-        if name in _AUDIT_CALLS:
-            return f"audit trail tampering ({name})"
+        if name in WHAT_IT_DISABLES:
+            return f"tampering: {WHAT_IT_DISABLES[name]} ({name})"
         if name in _PUBLIC_CALLS:
             return f"public access block removed ({name})"
     return None

@@ -116,6 +116,9 @@ class _Run:
 
 
 def group_key(outcome: Outcome) -> str:
+    """Alerts of one key become one message (and one burst); tampering is never folded into a digest."""
+    if outcome.extra.get("tamper"):
+        return f"tamper:{outcome.outcome_id}"
     if outcome.kind == UNATTRIBUTED_CHANGE:
         return "unattributed"
     display_name = outcome.principal.display_name if outcome.principal else None

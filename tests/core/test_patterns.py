@@ -343,19 +343,24 @@ def exact_on_eventbridge(record: dict[str, Any]) -> bool:
     )
 
 
+# Every set but "defaults" turns tamper protection off, so the pattern can be exact on the names.
 RULE_SETS = {
     "defaults": {},
-    "seed-001": SEED_001_RULES,
-    "seed-002": SEED_002_RULES,
-    "inner-star": {"include": ["Create*Policy", "*Gateway*", "Delete*Route*"]},
-    "excludes": {"exclude": ["*SecurityGroupEgress", "Create*Policy", "PutBucketPolicy"]},
-    "no-errors": {"include_errors": False},
-    "sources-and-types": {"event_sources": ["ec2.amazonaws.com"], "identity_types": ["IAMUser", "Root"]},
-    "no-root-signin": {"signin": {"root": False}},
-    "no-signin": {"signin": False},
+    "no-tamper": {"tamper": False},
+    "seed-001": {**SEED_001_RULES, "tamper": False},
+    "seed-002": {**SEED_002_RULES, "tamper": False},
+    "inner-star": {"include": ["Create*Policy", "*Gateway*", "Delete*Route*"], "tamper": False},
+    "excludes": {"exclude": ["*SecurityGroupEgress", "Create*Policy", "PutBucketPolicy"], "tamper": False},
+    "no-errors": {"include_errors": False, "tamper": False},
+    "sources-and-types": {"event_sources": ["ec2.amazonaws.com"], "identity_types": ["IAMUser", "Root"],
+                          "tamper": False},
+    "no-root-signin": {"signin": {"root": False}, "tamper": False},
+    "no-signin": {"signin": False, "tamper": False},
+    "tamper-with-filters": {"event_sources": ["ec2.amazonaws.com"], "identity_types": ["IAMUser"],
+                            "include": ["CreateRoute"]},
 }
 EXACT_ON_API_CALLS = {
-    "defaults",
+    "no-tamper",
     "seed-001",
     "seed-002",
     "inner-star",
@@ -401,8 +406,14 @@ def test_eventbridge_patterns_select_at_least_the_rules_records(name: str) -> No
             assert not selected, (name, record["eventName"], record["eventSource"])
 
 
-def test_default_eventbridge_patterns_shape() -> None:
+def test_default_eventbridge_patterns_send_every_api_call_for_tamper_protection() -> None:
     api, signin = eventbridge_patterns(DirectRules())
+    assert api == {"source": [{"prefix": "aws."}], "detail-type": [API_CALL_DETAIL_TYPE]}
+    assert signin == {"source": ["aws.signin"], "detail-type": [SIGNIN_DETAIL_TYPE]}
+
+
+def test_eventbridge_patterns_without_tamper_protection_name_the_calls() -> None:
+    api, signin = eventbridge_patterns(DirectRules(tamper=False))
     assert api["source"] == [{"prefix": "aws."}]
     assert api["detail-type"] == [API_CALL_DETAIL_TYPE]
     assert {"wildcard": "*SecurityGroup*"} in api["detail"]["eventName"]
@@ -412,7 +423,7 @@ def test_default_eventbridge_patterns_shape() -> None:
 
 
 def test_eventbridge_pattern_for_seed_001_filters_sources_and_identity() -> None:
-    api, _signin = eventbridge_patterns(DirectRules.from_mapping(SEED_001_RULES))
+    api, _signin = eventbridge_patterns(DirectRules.from_mapping({**SEED_001_RULES, "tamper": False}))
     assert "eventName" not in api["detail"]
     assert api["detail"]["userIdentity"] == {"type": ["IAMUser"]}
     assert api["detail"]["eventSource"] == SEED_001_RULES["event_sources"]
@@ -437,7 +448,7 @@ def test_forged_events_from_custom_sources_are_not_selected() -> None:
 
 def test_long_include_lists_are_split_into_several_eventbridge_rules() -> None:
     names = [f"Create{word}Thing{i}" for i, word in enumerate(["Alpha", "Beta", "Gamma", "Delta"] * 30)]
-    rules = DirectRules.from_mapping({"include": names})
+    rules = DirectRules.from_mapping({"include": names, "tamper": False})
     patterns = eventbridge_patterns(rules)
     api = [p for p in patterns if p["detail-type"] == [API_CALL_DETAIL_TYPE]]
     assert len(api) > 1
@@ -486,8 +497,16 @@ def test_failed_authentication_console_login_is_selected() -> None:
     assert not cwl_matches(hidekuro_one_line, failed)
 
 
-def test_default_cloudwatch_logs_pattern_is_exact_and_readable() -> None:
+def test_default_cloudwatch_logs_pattern_sends_sign_ins_and_every_write_for_tamper_protection() -> None:
     pattern, notes = cloudwatch_logs_filter(DirectRules())
+    assert pattern == ('{ ($.eventSource = "signin.amazonaws.com") || (($.eventName != "Get*") && '
+                       '($.eventName != "List*") && ($.eventName != "Describe*") && ($.eventName != "Head*") && '
+                       '($.eventName != "Lookup*")) }')
+    assert notes and "tamper protection is on" in notes[0]
+
+
+def test_cloudwatch_logs_pattern_without_tamper_protection_is_exact_and_readable() -> None:
+    pattern, notes = cloudwatch_logs_filter(DirectRules(tamper=False))
     assert notes == ()
     assert pattern.startswith('{ ($.eventSource = "signin.amazonaws.com") || (')
     assert '($.eventName = "*SecurityGroup*")' in pattern
@@ -498,7 +517,7 @@ def test_inner_star_globs_are_widened_and_said_so() -> None:
     assert cwl_values("Create*Policy") == (("Create*", "*Policy"), False)
     assert cwl_values("*Policy*") == (("*Policy*",), True)
     assert cwl_values("A*b*c*D") == (("A*", "*D", "*b*", "*c*"), False)
-    pattern, notes = cloudwatch_logs_filter(DirectRules.from_mapping({"include": ["Ab*bc"]}))
+    pattern, notes = cloudwatch_logs_filter(DirectRules.from_mapping({"include": ["Ab*bc"], "tamper": False}))
     assert any("Ab*bc" in note for note in notes)
     assert cwl_matches(pattern, api_record("Abc", "ec2.amazonaws.com", "IAMUser"))  # wider: prefix+suffix overlap
     assert not glob_matches("Ab*bc", "Abc")
@@ -506,7 +525,7 @@ def test_inner_star_globs_are_widened_and_said_so() -> None:
 
 def test_too_long_rules_fall_back_to_wider_patterns_that_fit() -> None:
     names = [f"Create{word}Thing{i}" for i, word in enumerate(["Alpha", "Beta", "Gamma", "Delta"] * 15)]
-    rules = DirectRules.from_mapping({"include": names, "event_sources": ["ec2.amazonaws.com"]})
+    rules = DirectRules.from_mapping({"include": names, "event_sources": ["ec2.amazonaws.com"], "tamper": False})
     pattern, notes = cloudwatch_logs_filter(rules)
     assert len(pattern) <= CWL_MAX_PATTERN and balanced(pattern)
     assert notes and "event names are not in the pattern" in notes[-1]
@@ -515,12 +534,12 @@ def test_too_long_rules_fall_back_to_wider_patterns_that_fit() -> None:
 
 
 def test_rules_that_select_nothing() -> None:
-    rules = DirectRules.from_mapping({"include": [], "signin": False})
+    rules = DirectRules.from_mapping({"include": [], "signin": False, "tamper": False})
     assert cloudwatch_logs_filter_pattern(rules) == CWL_NOTHING
     assert eventbridge_patterns(rules) == []
     for record in corpus()[:50] + SIGNINS:
         assert not cwl_matches(CWL_NOTHING, record)
-    only_signins = DirectRules.from_mapping({"include": []})
+    only_signins = DirectRules.from_mapping({"include": [], "tamper": False})
     assert cloudwatch_logs_filter_pattern(only_signins) == '{ $.eventSource = "signin.amazonaws.com" }'
     assert [p["source"] for p in eventbridge_patterns(only_signins)] == [["aws.signin"]]
 

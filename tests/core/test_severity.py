@@ -7,7 +7,7 @@ import json
 import pytest
 from slack_fixtures import SSH_WORLD, api_call, event, manual, perm, signin, unattributed
 
-from chalicelib.core.calls import AUDIT_CALLS
+from chalicelib.core.calls import AUDIT_CALLS, PROTECTIVE_CALLS, WHAT_IT_DISABLES
 from chalicelib.core.model import Principal
 from chalicelib.core.outcomes import Outcome
 from chalicelib.core.rules import DEFAULT_INCLUDE
@@ -156,10 +156,17 @@ def test_a_severity_is_its_text() -> None:
     assert f"[{level}]" == "[high]" and str(level) == "high" and json.dumps(level) == '"high"'
 
 
-@pytest.mark.parametrize("name", AUDIT_CALLS)
-def test_every_audit_call_is_high_and_sensitive_by_default(name: str) -> None:
-    assert severity_reason(api_call(event_name=name, events=())) == (HIGH, f"audit trail tampering ({name})")
-    assert name in DEFAULT_INCLUDE
+@pytest.mark.parametrize("name", PROTECTIVE_CALLS)
+def test_every_protective_call_is_high_and_says_what_it_disables(name: str) -> None:
+    level, reason = severity_reason(api_call(event_name=name, events=()))
+    assert (level, reason) == (HIGH, f"tampering: {WHAT_IT_DISABLES[name]} ({name})")
+    assert name not in AUDIT_CALLS or name in DEFAULT_INCLUDE
+
+
+def test_a_tamper_alert_is_high_and_says_what_it_touches() -> None:
+    alert = api_call(event_name="PutFunctionConcurrency20171031", events=(),
+                     extra={"tamper": "changes the detector's own resource mcd-dev-lookup"})
+    assert severity_reason(alert) == (HIGH, "tampering: changes the detector's own resource mcd-dev-lookup")
 
 
 @pytest.mark.parametrize(
