@@ -1,4 +1,4 @@
-"""The ``mcd`` command: ``explain``, ``replay`` and ``patterns``."""
+"""The ``mcd`` command: ``explain``, ``replay``, ``patterns`` and ``doctor``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ commands:
   explain FILE...             show what the detector reads in AWS payloads (- for stdin)
   replay SCENARIO --out DIR   run the detector over a replay scenario on a simulated clock
   patterns [--settings FILE]  print the CloudWatch Logs filter and EventBridge patterns to install
+  doctor --stage S [--region R]     check a deployed stage's whole chain and say how to fix what is broken
 """
 
 
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         from mcd_tools.replay import main as run
     elif command == "patterns":
         from mcd_tools.patterns_cmd import main as run
+    elif command == "doctor":
+        from mcd_tools.doctor import main as run
     else:
         print(f"mcd: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
