@@ -6,6 +6,7 @@ from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SNSEvent
 
 from chalicelib import bootstrap, stage_config
+from chalicelib.stages.shared.health import alive
 
 app = Chalice(app_name="mcd")
 
@@ -28,7 +29,8 @@ class TolerantSNSEvent(SNSEvent):
         except (KeyError, IndexError, TypeError):
             self.message, self.subject = "", None
 
-# Each handler imports only the stage it runs: a cold start compiles just what that function needs.
+# Each handler imports only the stage it runs: a cold start compiles just what that function needs. After the
+# stage returns, ``alive`` records a sign of life for the dead-man's switch (the ``watchdog`` schedule).
 
 # Decorator arguments are fixed at deploy time; the stage's environment supplies them. The topic is the
 # stage's own (config-changes-<stage>, as infra/stack.yaml names it) unless MCD_CONFIG_TOPIC names an
@@ -43,7 +45,8 @@ CONFIG_CHANGE_PATTERN = {"source": ["aws.config"], "detail-type": ["Config Confi
 def ingest(event):
     from chalicelib.stages.ingest import ingest as ingest_notification
 
-    return ingest_notification(event.to_dict(), bootstrap.deps(event.context))
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "config", ingest_notification(event.to_dict(), deps))
 
 
 if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config already publishes to the SNS topic
@@ -53,7 +56,8 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
         from chalicelib.stages.ingest import config_event_as_sns
         from chalicelib.stages.ingest import ingest as ingest_notification
 
-        return ingest_notification(config_event_as_sns(event.to_dict()), bootstrap.deps(event.context))
+        deps = bootstrap.deps(event.context)
+        return alive(deps, "config", ingest_notification(config_event_as_sns(event.to_dict()), deps))
 
     config_event.event_class = TolerantCloudWatchEvent
 
@@ -62,49 +66,63 @@ if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config al
 def dispatch(event):
     from chalicelib.stages.dispatch import dispatch as dispatch_notifications
 
-    return dispatch_notifications(bootstrap.deps(event.context))
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "dispatch", dispatch_notifications(deps))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def lookup(event):
     from chalicelib.stages.lookup import lookup as attribute_changes
 
-    return attribute_changes(bootstrap.deps(event.context))
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "lookup", attribute_changes(deps))
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))
 def dl_retry(event):
     from chalicelib.stages.dead_letters import dl_retry as retry_dead_letters
 
-    return retry_dead_letters(bootstrap.deps(event.context))
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "dl_retry", retry_dead_letters(deps))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def slack_send(event):
     from chalicelib.stages.deliver import slack_send as send_to_slack
 
-    return send_to_slack(bootstrap.deps(event.context))
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "slack_send", send_to_slack(deps))
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def watchdog(event):
+    from chalicelib.stages.watchdog import watchdog as check_signs_of_life
+
+    return check_signs_of_life(bootstrap.deps(event.context))
 
 
 @app.on_cw_event(SIGNIN_PATTERN)
 def console_signin(event):
     from chalicelib.stages.direct import direct
 
-    return direct(event.to_dict(), bootstrap.deps(event.context), "eventbridge")
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "cloudtrail", direct(event.to_dict(), deps, "eventbridge"))
 
 
 @app.on_cw_event(API_CALL_PATTERN)
 def api_call(event):
     from chalicelib.stages.direct import direct
 
-    return direct(event.to_dict(), bootstrap.deps(event.context), "eventbridge")
+    deps = bootstrap.deps(event.context)
+    return alive(deps, "cloudtrail", direct(event.to_dict(), deps, "eventbridge"))
 
 
 @app.lambda_function()
 def cloudwatch_logs(event, context):
     from chalicelib.stages.direct import direct
 
-    return direct(event, bootstrap.deps(context), "cloudwatch_logs")
+    deps = bootstrap.deps(context)
+    return alive(deps, "cloudtrail", direct(event, deps, "cloudwatch_logs"))
 
 
 # Bad input is normal input: the stage code decides what to do with an odd envelope, not Chalice.

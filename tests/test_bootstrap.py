@@ -107,32 +107,38 @@ def test_deps_builds_the_environment_from_the_first_context(monkeypatch: pytest.
 SCHEDULED = {"version": "0", "account": "111122223333", "region": "eu-west-1", "detail": {},
              "detail-type": "Scheduled Event", "source": "aws.events", "time": "2024-05-01T12:00:00Z",
              "id": "1", "resources": []}
-HANDLERS = {  # handler → (module of its stage, stage function, event)
-    "dispatch": ("chalicelib.stages.dispatch", "dispatch", SCHEDULED),
-    "lookup": ("chalicelib.stages.lookup", "lookup", SCHEDULED),
-    "slack_send": ("chalicelib.stages.deliver", "slack_send", SCHEDULED),
-    "dl_retry": ("chalicelib.stages.dead_letters", "dl_retry", SCHEDULED),
-    "ingest": ("chalicelib.stages.ingest", "ingest", {"Records": [{"Sns": {"Message": "{}", "Subject": None}}]}),
-    "config_event": ("chalicelib.stages.ingest", "ingest", SCHEDULED),  # registered: conftest opts in
-    "console_signin": ("chalicelib.stages.direct", "direct", SCHEDULED),
-    "api_call": ("chalicelib.stages.direct", "direct", SCHEDULED),
-    "cloudwatch_logs": ("chalicelib.stages.direct", "direct", {"awslogs": {"data": ""}}),
+HANDLERS = {  # handler → (module of its stage, stage function, event, the sign of life it records)
+    "dispatch": ("chalicelib.stages.dispatch", "dispatch", SCHEDULED, "dispatch"),
+    "lookup": ("chalicelib.stages.lookup", "lookup", SCHEDULED, "lookup"),
+    "slack_send": ("chalicelib.stages.deliver", "slack_send", SCHEDULED, "slack_send"),
+    "dl_retry": ("chalicelib.stages.dead_letters", "dl_retry", SCHEDULED, "dl_retry"),
+    "watchdog": ("chalicelib.stages.watchdog", "watchdog", SCHEDULED, None),
+    "ingest": ("chalicelib.stages.ingest", "ingest", {"Records": [{"Sns": {"Message": "{}", "Subject": None}}]},
+               "config"),
+    "config_event": ("chalicelib.stages.ingest", "ingest", SCHEDULED, "config"),  # registered: conftest opts in
+    "console_signin": ("chalicelib.stages.direct", "direct", SCHEDULED, "cloudtrail"),
+    "api_call": ("chalicelib.stages.direct", "direct", SCHEDULED, "cloudtrail"),
+    "cloudwatch_logs": ("chalicelib.stages.direct", "direct", {"awslogs": {"data": ""}}, "cloudtrail"),
 }
 
 
 @pytest.mark.parametrize("handler", sorted(HANDLERS))
-def test_every_handler_hands_its_lambda_context_to_the_run(handler: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_handler_hands_its_lambda_context_to_the_run_and_records_its_sign_of_life(
+        handler: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
     import app
 
-    module, function, event = HANDLERS[handler]
+    module, function, event, signal = HANDLERS[handler]
     budgets: list[float] = []
+    signals: list[str] = []
     monkeypatch.setattr(importlib.import_module(module), function,
                         lambda *args: budgets.append(next(a for a in args if isinstance(a, Deps)).budget_seconds))
+    monkeypatch.setattr(app, "alive", lambda deps, name, result: signals.append(name) or result)
     bootstrap.install(_deps())
     try:
         app.app.handler_map[handler](event, context(120_000))
     finally:
         bootstrap.reset()
     assert budgets == [90]
+    assert signals == ([signal] if signal else [])

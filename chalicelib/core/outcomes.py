@@ -38,6 +38,9 @@ class Kind(str, Enum):
     """Operational, not one of FORMAT.md's kinds: a message that ended in the dead-letter store
     (``dead_letters``). Logged on ``mcd.operational`` (never the outcome logger) and posted to Slack as an
     operational alert."""
+    DETECTOR_HEALTH = "detector_health"
+    """Operational: the dead-man's switch (``core.watchdog``) saw the detector go deaf or a schedule stall,
+    or saw it recover. Logged and posted like ``dead_letter``."""
 
     def __str__(self) -> str:  # the value, as a plain ``str`` would show (f-strings, ``str()``)
         return str.__str__(self)
@@ -49,9 +52,11 @@ UNATTRIBUTED_CHANGE = Kind.UNATTRIBUTED_CHANGE
 CONSOLE_SIGNIN = Kind.CONSOLE_SIGNIN
 API_CALL = Kind.API_CALL
 DEAD_LETTER = Kind.DEAD_LETTER
+DETECTOR_HEALTH = Kind.DETECTOR_HEALTH
 
-OPERATIONAL_KINDS = frozenset({DEAD_LETTER})
-ALERT_KINDS = frozenset({MANUAL_CHANGE, UNATTRIBUTED_CHANGE, CONSOLE_SIGNIN, API_CALL, DEAD_LETTER})
+OPERATIONAL_KINDS = frozenset({DEAD_LETTER, DETECTOR_HEALTH})
+ALERT_KINDS = frozenset({MANUAL_CHANGE, UNATTRIBUTED_CHANGE, CONSOLE_SIGNIN, API_CALL, DEAD_LETTER,
+                         DETECTOR_HEALTH})
 
 _EVENT_TEXT_FIELDS = (
     "event_id", "event_name", "event_time", "event_source", "region", "source_ip", "user_agent", "error_code",

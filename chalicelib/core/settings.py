@@ -68,6 +68,7 @@ class Settings:
     direct_rules: Mapping[str, Any] = field(default_factory=dict)
     account_aliases: Mapping[str, str] = field(default_factory=dict)
     config_buckets: tuple[str, ...] | None = None  # None: Config's own key layout only (see docs/configuration.md)
+    silence_alert_hours: int = 24  # the dead-man's switch (core.watchdog): alert after this long without input
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, lenient: bool = False) -> Settings:
@@ -114,13 +115,14 @@ class Settings:
             account_aliases={str(k): str(v) for k, v in _mapping(data, "account_aliases").items()},
             config_buckets=(tuple(_as_strings(data["config_buckets"], "config_buckets"))
                             if data.get("config_buckets") is not None else None),
+            silence_alert_hours=_int(data, "silence_alert_hours", 24, 1, 30 * 24),
         )
 
 
 _KNOWN_KEYS = {
     "trusted_principals", "trust_aws_services", "ignored_resource_types", "lookback_minutes",
     "give_up_minutes", "burst_window_seconds", "destinations", "routes", "direct_rules", "account_aliases",
-    "config_buckets", "$comment",
+    "config_buckets", "silence_alert_hours", "$comment",
 }
 
 

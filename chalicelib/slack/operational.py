@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.core.outcomes import OPERATIONAL_KINDS, Outcome
+from chalicelib.core.outcomes import DEAD_LETTER, DETECTOR_HEALTH, OPERATIONAL_KINDS, Outcome
 from chalicelib.slack.limits import LIMITS, check_limits
 from chalicelib.slack.links import s3_object_url
 from chalicelib.slack.text import cut, esc, escape_mrkdwn
@@ -33,9 +33,21 @@ def is_operational(outcomes: Sequence[Any]) -> bool:
     return bool(outcomes) and all(getattr(o, "kind", None) in OPERATIONAL_KINDS for o in outcomes)
 
 
+# What to look at first when the dead-man's switch opens an outage (core.watchdog's keys).
+HEALTH_ADVICE = {
+    "silence": "Check that AWS Config is recording and delivering to the stage's topic, that a CloudTrail "
+               "trail is logging, and the EventBridge rules (`mcd doctor --stage <stage>` checks each).",
+    "stalled": "Check the function's errors and throttles in CloudWatch (the stage's health alarms) and its "
+               "reserved concurrency: 0 stops it.",
+}
+
+
 def render_operational(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> dict[str, Any]:
-    """One Slack payload (``text`` + ``blocks``) for one or many dead-letter alerts."""
-    alerts = [o for o in outcomes if getattr(o, "kind", None) in OPERATIONAL_KINDS]
+    """One Slack payload (``text`` + ``blocks``) for one or many operational alerts of one kind."""
+    health = [o for o in outcomes if getattr(o, "kind", None) == DETECTOR_HEALTH]
+    if health:
+        return _render_health(health)
+    alerts = [o for o in outcomes if getattr(o, "kind", None) == DEAD_LETTER]
     if not alerts:
         raise ValueError("no operational alerts to render")
     queues = Counter(_queue(o) for o in alerts)
@@ -57,6 +69,31 @@ def render_operational(outcomes: Sequence[Outcome], *, console_base: str | None 
     if check_limits(payload):  # never expected: every piece is clipped
         payload["blocks"] = blocks[:2]
     return payload
+
+
+def _render_health(alerts: Sequence[Outcome]) -> dict[str, Any]:
+    """The dead-man's switch: an outage started (what is silent, what to check) or ended."""
+    opened = [o for o in alerts if o.extra.get("state") != "closed"]
+    if opened:
+        title = ":rotating_light: mcd itself is hurt: alerts may be missing"
+    else:
+        title = ":white_check_mark: mcd recovered"
+    lines = []
+    for alert in sorted(alerts, key=lambda o: str(o.at))[:MAX_LINES]:
+        key = str(alert.extra.get("outage") or "")
+        advice = "" if alert.extra.get("state") == "closed" else HEALTH_ADVICE.get(key.split(":", 1)[0], "")
+        since = _safe(alert.extra.get("since"), 40)
+        lines.append(f"• {_safe(alert.reason, 300)} (last sign of life {since}). {advice}".rstrip())
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[: LIMITS["header"]], "emoji": True}},
+        _section("\n".join(lines), LIMITS["section_text"]),
+        {"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": (
+            "Operational alert from the detector's dead-man's switch, not a change in your estate. Until it "
+            "recovers, no alert does not mean no change.")}]},
+    ]
+    fallback = cut(f"{title.split(' ', 1)[1]}: {'; '.join(_safe(o.reason, 200) for o in alerts)}",
+                   LIMITS["fallback_text"])
+    return {"text": fallback, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def _summary(alerts: Sequence[Outcome], queues: Counter[str]) -> str:

@@ -53,7 +53,7 @@ def test_prod_package_has_no_api_and_the_generated_role(tmp_path: Path) -> None:
     types = {r["Type"] for r in template["Resources"].values()}
     assert not [t for t in types if "Api" in t], f"the prod package must not contain API Gateway: {types}"
     functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == 8
+    assert len(functions) == 9  # config_event is opt-in (MCD_CONFIG_VIA_EVENTBRIDGE)
     for resource in functions.values():
         variables = resource["Properties"].get("Environment", {}).get("Variables", {})
         assert "MCD_LOCAL_ROUTES" not in variables

@@ -217,13 +217,16 @@ def test_dead_letters_are_redriven_a_few_times_then_kept_in_s3(world: World) -> 
 
 
 def test_idle_ticks_only_receive(world: World) -> None:
-    """An empty tick costs one ReceiveMessage per queue and nothing else."""
+    """An empty tick costs one ReceiveMessage per queue, and a heartbeat per schedule at most every 5 minutes."""
     calls: list[str] = []
     for service in ("sqs", "s3", "dynamodb", "ssm", "secretsmanager", "cloudtrail"):
         world.aws.client(service).meta.events.register(
             "before-call.*.*", lambda model, **_: calls.append(model.name))
     world.tick("dispatch", "lookup", "slack_send")
-    assert calls == ["ReceiveMessage"] * 3
+    assert sorted(calls) == ["PutItem"] * 3 + ["ReceiveMessage"] * 3, "the first run of each writes its heartbeat"
+    calls.clear()
+    world.run_minutes(4)
+    assert calls == ["ReceiveMessage"] * 12
 
 
 @pytest.mark.parametrize("world", [[trail_entry("sg-0eee", START + timedelta(seconds=5), role="terraform")]],

@@ -128,7 +128,8 @@ def test_api_call_failure_is_shown() -> None:
 def test_severity_reason_is_shown() -> None:
     level, reason = severity_reason(api_call())
     assert (level, reason) == ("high", "tampering: stops a CloudTrail trail logging (StopLogging)")
-    assert "tampering: stops a CloudTrail trail logging (StopLogging)" in read("\n".join(mrkdwn_texts(render([api_call()]))))
+    shown = read("\n".join(mrkdwn_texts(render([api_call()]))))
+    assert "tampering: stops a CloudTrail trail logging (StopLogging)" in shown
 
 
 def test_a_bare_session_name_is_shown_with_its_role_but_sso_shows_the_person() -> None:

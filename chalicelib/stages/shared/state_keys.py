@@ -45,3 +45,19 @@ def burst_marker(destination: str, principal_key: str) -> str:
 def run_marker(stage: str, message_id: str) -> str:
     """``pk`` of a message a run started on (sk ``started``): a second start means a run died on it."""
     return f"run#{stage}#{message_id}"
+
+
+HEARTBEAT = "heartbeat"
+OUTAGE = "outage"
+FIRST_RUN = "first_run"
+
+
+def health_marker(signal: str) -> str:
+    """``pk`` of a sign of life: a delivery received or a schedule's run completed (sk ``heartbeat``), or the
+    watchdog's first run (``watchdog``, sk ``first_run``)."""
+    return f"health#{signal}"
+
+
+def outage_marker(key: str) -> str:
+    """``pk`` of a dead-man's-switch outage (sk ``outage``; ``state`` open or closed, ``since``)."""
+    return f"health#outage#{key}"
