@@ -32,6 +32,7 @@ from chalicelib.stage_config import (
 if TYPE_CHECKING:
     from chalicelib.adapters.archive import Archive
     from chalicelib.adapters.cloudtrail import LookupClient
+    from chalicelib.adapters.metrics import EmfMetrics
     from chalicelib.adapters.queues import Queue
     from chalicelib.adapters.secrets import SecretReader
     from chalicelib.adapters.state import StateTable
@@ -179,6 +180,12 @@ class Deps:
         from chalicelib.adapters.secrets import SecretReader
 
         return self._memo("secrets", lambda: SecretReader(self.clients.client, self.clock))
+
+    @property
+    def metrics(self) -> EmfMetrics:
+        from chalicelib.adapters.metrics import EmfMetrics
+
+        return self._memo("metrics", lambda: EmfMetrics(self.env.stage, self.clock))
 
     @property
     def slack(self) -> SlackPoster:

@@ -17,6 +17,7 @@ from chalicelib.adapters.memory import (
     ManualClock,
     MemoryArchive,
     MemoryLookups,
+    MemoryMetrics,
     MemoryQueue,
     MemorySecrets,
     MemoryState,
@@ -74,6 +75,7 @@ class MemoryDeps(Deps):
         self._memory_lookups = lookups or MemoryLookups()
         self._memory_secrets = MemorySecrets(secrets)
         self._memory_slack = RecordingSlack(clock=manual)
+        self._memory_metrics = MemoryMetrics()
 
     def queue(self, name: str) -> MemoryQueue:  # type: ignore[override]
         getattr(self.env, f"{name}_url")  # an unknown name fails as it does on AWS
@@ -99,6 +101,10 @@ class MemoryDeps(Deps):
     def slack(self) -> RecordingSlack:  # type: ignore[override]
         return self._memory_slack
 
+    @property
+    def metrics(self) -> MemoryMetrics:  # type: ignore[override]
+        return self._memory_metrics
+
     def _read_settings_document(self) -> dict[str, Any]:
         if self.settings_document is None:
             return super()._read_settings_document()
@@ -114,6 +120,7 @@ class MemoryDeps(Deps):
         other._memory_state = self._memory_state
         other._memory_secrets = self._memory_secrets
         other._memory_slack = self._memory_slack
+        other._memory_metrics = self._memory_metrics
         return other
 
 

@@ -144,6 +144,12 @@ class SlackPoster(Protocol):
                  base_url: str | None = None) -> Delivery: ...
 
 
+class MetricSink(Protocol):
+    """Metrics people graph (``adapters.metrics.EmfMetrics``: EMF lines on standard output, no API call)."""
+
+    def record(self, name: str, value: float, unit: str = "Count", **dimensions: str) -> None: ...
+
+
 class StageEnvironment(Protocol):
     """The parts of ``bootstrap.Environment`` the stages read."""
 
@@ -177,6 +183,8 @@ class StageDeps(Protocol):
 
     @property
     def slack(self) -> SlackPoster: ...
+    @property
+    def metrics(self) -> MetricSink: ...
 
     def now(self) -> datetime: ...
 

@@ -413,3 +413,22 @@ class RecordingSlack:
     def delivered(self, method: str | None = None) -> list[SlackCall]:
         """Calls Slack accepted (optionally of one method)."""
         return [c for c in self.calls if c.answer.status == "ok" and (method is None or c.method == method)]
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+@dataclass
+class MemoryMetrics:
+    """Metric data points as recorded: ``(name, value, unit, dimensions)``."""
+
+    points: list[tuple[str, float, str, dict[str, str]]] = field(default_factory=list)
+
+    def record(self, name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
+        self.points.append((name, value, unit, dict(dimensions)))
+
+    def total(self, name: str, **dimensions: str) -> float:
+        """The sum of ``name``'s points whose dimensions include ``dimensions``."""
+        return sum(value for n, value, _, dims in self.points
+                   if n == name and all(dims.get(k) == v for k, v in dimensions.items()))

@@ -11,7 +11,7 @@ from datetime import datetime
 from chalicelib.core import attribution as attr
 from chalicelib.core import trust
 from chalicelib.core.jobs import LookupJob
-from chalicelib.core.outcomes import Outcome, summary_of
+from chalicelib.core.outcomes import SUPPRESSED, Outcome, summary_of
 from chalicelib.core.timeutil import iso
 
 
@@ -42,8 +42,17 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
         archive_bucket=job.archive_bucket,
         archive_key=job.archive_key,
         partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
-        extra={**_extra(found, unverified), **trust.trusted_role_mark(kind, change, trusted_patterns)},
+        extra={**_extra(found, unverified), **trust.trusted_role_mark(kind, change, trusted_patterns),
+               **_suppressed_by(kind, found, trusted_patterns), "notified_at": iso(job.arrived_at)},
     )
+
+
+def _suppressed_by(kind: str, found: attr.Attribution | None, patterns: tuple[str, ...]) -> dict[str, str]:
+    """Which trusted pattern silenced a change (the ``Suppressions`` metric counts by it)."""
+    if kind != SUPPRESSED or found is None or found.principal is None or found.verdict != trust.TRUSTED:
+        return {}
+    pattern = trust.trusting_pattern(found.principal, patterns)
+    return {"trusted_by": pattern} if pattern else {}
 
 
 def _extra(found: attr.Attribution | None, unverified: str | None) -> dict[str, str]:

@@ -80,10 +80,15 @@ def is_aws_service(principal: Principal) -> bool:
 
 def is_trusted(principal: Principal, patterns: tuple[str, ...]) -> bool:
     """Does a usable pattern name the principal's issuer (role or IAM user)? Console or not is not asked."""
+    return trusting_pattern(principal, patterns) is not None
+
+
+def trusting_pattern(principal: Principal, patterns: tuple[str, ...]) -> str | None:
+    """The first usable pattern that names the principal's issuer, if one does."""
     if not patterns:
-        return False
+        return None
     candidates = _issuer_candidates(principal)
-    return any(_compile(p).match(c) for p in usable(patterns) for c in candidates)
+    return next((p for p in usable(patterns) if any(_compile(p).match(c) for c in candidates)), None)
 
 
 def usable(patterns: Iterable[str]) -> tuple[str, ...]:

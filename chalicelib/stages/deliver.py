@@ -42,6 +42,7 @@ from typing import Any
 
 from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
+from chalicelib.core.metrics import ALERT_DELAY_FROM_CALL, ALERT_DELAY_FROM_NOTIFICATION, SECONDS, SLACK_RATE_LIMITED
 from chalicelib.core.outcomes import UNATTRIBUTED_CHANGE, Outcome
 from chalicelib.core.routing import destinations_for, find_destination
 from chalicelib.core.settings import Destination, Settings
@@ -482,8 +483,23 @@ def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry]
     deps.queue(SLACK_QUEUE).delete([e.message for e in members])
     log_json(log, logging.INFO, "slack_posted", destination=destination.name, alerts=len(members),
              outcome_ids=[e.outcome.outcome_id for e in members])
+    _record_delays(deps, [e.outcome for e in members], now)
     run.counts["posted"] += len(members)
     run.counts["messages"] += 1
+
+
+def _record_delays(deps: StageDeps, outcomes: list[Outcome], now: float) -> None:
+    """How long people waited: from the causing call (its earliest event time), and from the Config
+    notification's arrival, to this post. Times that cannot be read are left out, never guessed."""
+    for outcome in outcomes:
+        called = [t for t in (parse_time(e.event_time) for e in outcome.events) if t is not None]
+        if called:
+            deps.metrics.record(ALERT_DELAY_FROM_CALL, round(max(now - min(called).timestamp(), 0.0), 3),
+                                SECONDS)
+        notified = parse_time(outcome.extra.get("notified_at"))
+        if notified is not None:
+            deps.metrics.record(ALERT_DELAY_FROM_NOTIFICATION, round(max(now - notified.timestamp(), 0.0), 3),
+                                SECONDS)
 
 
 def _mark(deps: StageDeps, dest: str, members: list[_Entry], now: float, ts: str, level: str) -> None:
@@ -513,6 +529,7 @@ def _retry(run: _Run, dest: str, members: list[_Entry], result: Delivery) -> Non
             BACKOFF_MAX_SECONDS)
         log_json(log, logging.WARNING, "slack_rate_limited", destination=dest, retry_after_seconds=delay,
                  alerts=len(members))
+        deps.metrics.record(SLACK_RATE_LIMITED, 1)
         _requeue(deps, members, delay, retry=False)
         run.counts["retried"] += len(members)
         run.blocked[dest] = now + delay

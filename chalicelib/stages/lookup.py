@@ -24,6 +24,7 @@ from chalicelib.core import attribution as attr
 from chalicelib.core.change_outcomes import build_outcome
 from chalicelib.core.jobs import MAX_CARRIED, READ_TO_END, LookupJob
 from chalicelib.core.logs import log_json
+from chalicelib.core.metrics import LOOKUP_CALLS, LOOKUP_THROTTLES
 from chalicelib.core.model import TrailEvent
 from chalicelib.core.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE
 from chalicelib.core.settings import Settings
@@ -91,6 +92,7 @@ def lookup(deps: StageDeps) -> dict[str, int]:
         return counts
     settings = deps.settings()
     now = deps.now()
+    calls_before, throttled_before = deps.lookups.stats.calls, deps.lookups.stats.throttled
     groups: dict[tuple[str, str], list[tuple[LookupJob, ReceivedMessage]]] = defaultdict(list)
     for message in messages:
         job = _read_job(message, deps)
@@ -115,6 +117,8 @@ def lookup(deps: StageDeps) -> dict[str, int]:
                      error=f"{type(error).__name__}: {str(error)[:200]}")
             _after_failure(deps, settings, members, counts)
     counts["lookup_calls"] = deps.lookups.stats.calls
+    deps.metrics.record(LOOKUP_CALLS, deps.lookups.stats.calls - calls_before)
+    deps.metrics.record(LOOKUP_THROTTLES, deps.lookups.stats.throttled - throttled_before)
     return counts
 
 

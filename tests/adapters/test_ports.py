@@ -16,6 +16,7 @@ from chalicelib.adapters import memory
 from chalicelib.adapters import slack as slack_module
 from chalicelib.adapters.archive import Archive
 from chalicelib.adapters.cloudtrail import LookupClient, LookupStats
+from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.queues import Message, Queue
 from chalicelib.adapters.secrets import Secret, SecretReader
 from chalicelib.adapters.state import StateTable
@@ -44,6 +45,8 @@ def implementations() -> list[tuple[type, Any]]:
         (ports.SecretSource, memory.MemorySecrets()),
         (ports.SlackPoster, slack_module),
         (ports.SlackPoster, memory.RecordingSlack()),
+        (ports.MetricSink, EmfMetrics("dev", CLOCK)),
+        (ports.MetricSink, memory.MemoryMetrics()),
         (ports.StageEnvironment, env),
         (ports.StageDeps, Deps(env)),
         (ports.StageDeps, MemoryDeps()),

@@ -15,6 +15,7 @@ from chalicelib.core.trust import TRUSTED
 ACCT = "111122223333"
 NOW = datetime(2025, 3, 2, 9, 0, 30, 250_000, tzinfo=timezone.utc)
 CAPTURE = datetime(2025, 3, 2, 8, 59, 10, tzinfo=timezone.utc)
+NOTIFIED = "2025-03-02T08:59:10Z"  # the job arrived at the capture time: the Slack delay metric starts here
 ALICE = Principal(type="IAMUser", arn=f"arn:aws:iam::{ACCT}:user/alice", account=ACCT,
                   issuer_arn=f"arn:aws:iam::{ACCT}:user/alice", user_name="alice")
 TERRAFORM = Principal(type="AssumedRole", arn=f"arn:aws:sts::{ACCT}:assumed-role/terraform/run-1", account=ACCT,
@@ -62,7 +63,7 @@ def test_a_manual_change_carries_the_item_the_author_and_the_calls() -> None:
     assert data["changed_properties"] == [{"path": "Configuration.IpPermissions.0", "change_type": "CREATE",
                                            "previous": None, "updated": {"p": 22}}]
     assert (data["archive_bucket"], data["archive_key"]) == ("mcd-archive", "AWSLogs/x.json")
-    assert data["extra"] == {"attributed_via": "resource"}
+    assert data["extra"] == {"attributed_via": "resource", "notified_at": NOTIFIED}
 
 
 def test_a_suppressed_change_keeps_its_verdict_as_the_reason() -> None:
@@ -71,17 +72,20 @@ def test_a_suppressed_change_keeps_its_verdict_as_the_reason() -> None:
     outcome = build_outcome(job(), SUPPRESSED, NOW, found)
     assert outcome.kind == SUPPRESSED and not outcome.is_alert
     assert (outcome.reason, outcome.principal_arn, outcome.event_ids) == ("trusted", TERRAFORM.arn, ("e-9",))
-    assert outcome.extra == {"attributed_via": "related-events"}
+    assert outcome.extra == {"attributed_via": "related-events", "notified_at": NOTIFIED}
+    patterns = (f"arn:aws:iam::{ACCT}:user/nobody", f"arn:aws:iam::{ACCT}:role/terra*")
+    by = build_outcome(job(), SUPPRESSED, NOW, found, trusted_patterns=patterns).extra.get("trusted_by")
+    assert by == f"arn:aws:iam::{ACCT}:role/terra*", "the pattern that silenced it, for the Suppressions metric"
 
 
 def test_an_unattributed_change_has_no_author_and_may_say_why_it_is_unverified() -> None:
     plain = build_outcome(job(), UNATTRIBUTED_CHANGE, NOW, None)
     assert (plain.principal_arn, plain.principal, plain.events, plain.event_ids, plain.event_name, plain.reason) == (
         None, None, (), (), None, None)
-    assert plain.extra == {}
+    assert plain.extra == {"notified_at": NOTIFIED}
     assert plain.outcome_id == "ci:k-0abc" and plain.is_alert
     unverified = build_outcome(job(), UNATTRIBUTED_CHANGE, NOW, None, unverified="CloudTrail kept failing")
-    assert unverified.extra == {"unverified": "CloudTrail kept failing"}
+    assert unverified.extra == {"unverified": "CloudTrail kept failing", "notified_at": NOTIFIED}
     assert unverified.outcome_id == plain.outcome_id, "the same item is the same outcome, revised"
 
 
@@ -89,7 +93,8 @@ def test_a_manual_edit_of_a_trusted_role_is_marked_with_the_pattern_that_trusts_
     patterns = (f"arn:aws:iam::{ACCT}:user/*", f"arn:aws:iam::{ACCT}:role/ci/*")
     found = Attribution(verdict=None, principal=ALICE, events=(call("e-3", "AttachRolePolicy"),), via="resource")
     marked = build_outcome(job(ROLE_CHANGE), MANUAL_CHANGE, NOW, found, trusted_patterns=patterns)
-    assert marked.extra == {"attributed_via": "resource", "trusted_pattern": f"arn:aws:iam::{ACCT}:role/ci/*"}
+    assert marked.extra == {"attributed_via": "resource", "trusted_pattern": f"arn:aws:iam::{ACCT}:role/ci/*",
+                            "notified_at": NOTIFIED}
     assert "trusted_pattern" not in build_outcome(job(ROLE_CHANGE), MANUAL_CHANGE, NOW, found).extra
     assert "trusted_pattern" not in build_outcome(job(ROLE_CHANGE), UNATTRIBUTED_CHANGE, NOW, None,
                                                   trusted_patterns=patterns).extra, "only a manual change is marked"

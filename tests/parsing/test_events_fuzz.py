@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.adapters.memory import MemoryMetrics
 from chalicelib.adapters.queues import Message
 from chalicelib.core.errors import MalformedInput
 from chalicelib.core.model import ConfigChange, Ignored, Principal, TrailEvent, Unparseable
@@ -305,6 +306,7 @@ class FakeDeps:
         self.queues: dict[str, FakeQueue] = {}
         self._settings = settings or Settings()
         self.memory: dict[str, Any] = {}
+        self.metrics = MemoryMetrics()
 
     def clock(self) -> float:
         return 1_717_500_000.0

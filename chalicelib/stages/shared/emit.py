@@ -8,7 +8,8 @@ from typing import Any
 
 from chalicelib.core.jobs import trim_property
 from chalicelib.core.logs import log_json, log_outcome
-from chalicelib.core.outcomes import Outcome
+from chalicelib.core.metrics import DEAD_LETTERS, OUTCOMES, SUPPRESSIONS
+from chalicelib.core.outcomes import DEAD_LETTER, SUPPRESSED, Outcome
 from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.queues import SLACK_QUEUE
 from chalicelib.stages.shared.state_keys import OPERATIONAL, outcome_marker
@@ -29,6 +30,8 @@ def emit(deps: StageDeps, outcome: Outcome, *, revision: int = 0) -> bool:
     data = outcome.to_json()
     data["revision"] = revision
     log_outcome(data)
+    if revision == 0:
+        _count(deps, outcome)
     if outcome.is_alert:
         deps.queue(SLACK_QUEUE).send(json.dumps({"outcome": _fit(data)}, default=str))
     deps.state.put(outcome_marker(outcome.outcome_id), sk, deps.clock(), kind=outcome.kind)
@@ -49,9 +52,19 @@ def emit_operational(deps: StageDeps, alert: Outcome) -> bool:
         return False
     data = alert.to_json()
     log_json(logging.getLogger(OPERATIONAL_LOGGER), logging.ERROR, "operational_alert", alert=data)
+    if alert.kind == DEAD_LETTER:
+        deps.metrics.record(DEAD_LETTERS, 1, Queue=str(alert.extra.get("queue") or "unknown"))
     deps.queue(SLACK_QUEUE).send(json.dumps({"outcome": _fit(data)}, default=str))
     deps.state.put(outcome_marker(alert.outcome_id), OPERATIONAL, deps.clock(), kind=alert.kind)
     return True
+
+
+def _count(deps: StageDeps, outcome: Outcome) -> None:
+    """The ``Outcomes`` metric by kind, and ``Suppressions`` by the pattern (or reason) that silenced it."""
+    deps.metrics.record(OUTCOMES, 1, Kind=str(outcome.kind))
+    if outcome.kind == SUPPRESSED:
+        by = outcome.extra.get("trusted_by") or outcome.reason or "unknown"
+        deps.metrics.record(SUPPRESSIONS, 1, Pattern=str(by))
 
 
 SQS_BUDGET = 200_000
