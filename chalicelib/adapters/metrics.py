@@ -7,6 +7,8 @@ line and CloudWatch would no longer read it as EMF.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -14,10 +16,13 @@ from chalicelib.core.metrics import COUNT, emf_line
 
 
 class EmfMetrics:
+    """EMF lines to ``write``; by default standard output inside Lambda, a debug log line elsewhere (a replay,
+    ``chalice local`` and the demo would otherwise print every data point)."""
+
     def __init__(self, stage: str, clock: Callable[[], float], write: Callable[[str], object] | None = None) -> None:
         self._stage = stage
         self._clock = clock
-        self._write = write or _stdout
+        self._write = write or (_stdout if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else _debug)
 
     def record(self, name: str, value: float, unit: str = COUNT, **dimensions: str) -> None:
         self._write(emf_line(self._stage, name, value, unit, int(self._clock() * 1000), dimensions))
@@ -26,3 +31,7 @@ class EmfMetrics:
 def _stdout(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _debug(line: str) -> None:
+    logging.getLogger("mcd.metrics").debug(line)

@@ -28,6 +28,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from mcd_tools.stack_template import alarm_requests, load_template, of_type, resolve, resolved_names
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "stack.yaml"
 CONFIG = ROOT / ".chalice" / "config.json"
@@ -49,11 +51,7 @@ deploy = _load_deploy_script()
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    from cfnlint.decode import decode
-
-    decoded, errors = decode(str(TEMPLATE))
-    assert not errors, errors
-    return decoded
+    return load_template(TEMPLATE)  # raises if cfn-lint's decoder reports anything
 
 
 @pytest.fixture
@@ -208,47 +206,10 @@ def _app_functions() -> dict[str, int | None]:
     return functions
 
 
-def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def _resolve(value: Any, names: dict[str, str]) -> Any:
-    """``value`` with Fn::Sub, Ref and Fn::GetAtt replaced from ``names`` (``${!x}`` stays the literal ``${x}``)."""
-    if isinstance(value, list):
-        return [_resolve(v, names) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "Fn::Sub" in value:
-        text = re.sub(r"\$\{([^!}][^}]*)\}", lambda m: names[m.group(1)], value["Fn::Sub"])
-        return text.replace("${!", "${")
-    if "Ref" in value:
-        return names[value["Ref"]]
-    if "Fn::GetAtt" in value:
-        return names[".".join(value["Fn::GetAtt"])]
-    return {k: _resolve(v, names) for k, v in value.items()}
-
-
-def _names(template: dict[str, Any], stage: str, account: str = MOTO_ACCOUNT) -> dict[str, str]:
-    """What Ref/GetAtt/Sub resolve to in ``stage`` (queue names, the health topic's ARN) for ``_resolve``."""
-    names = {"Stage": stage, "AWS::Region": REGION, "AWS::AccountId": account, "AWS::Partition": "aws"}
-    names["HealthTopic"] = f"arn:aws:sns:{REGION}:{account}:mcd-{stage}-health"
-    for logical, props in _of_type(template, "AWS::SQS::Queue").items():
-        names[f"{logical}.QueueName"] = _resolve(props["QueueName"], names)
-    return names
-
-
-def _alarms(template: dict[str, Any], stage: str = "prod") -> dict[str, dict[str, Any]]:
-    """Every alarm's properties, resolved for ``stage``, by alarm name."""
-    names = _names(template, stage)
-    alarms = [_resolve(props, names) for props in _of_type(template, "AWS::CloudWatch::Alarm").values()]
-    assert len({a["AlarmName"] for a in alarms}) == len(alarms)
-    return {a["AlarmName"]: a for a in alarms}
-
-
 def _dashboard(template: dict[str, Any], stage: str = "prod") -> dict[str, Any]:
-    (props,) = _of_type(template, "AWS::CloudWatch::Dashboard").values()
+    (props,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
     assert props["DashboardName"] == {"Fn::Sub": "mcd-${Stage}"}
-    body = _resolve(props["DashboardBody"], _names(template, stage))
+    body = resolve(props["DashboardBody"], resolved_names(template, stage, REGION, MOTO_ACCOUNT))
     assert "${" not in body
     return json.loads(body)
 
@@ -263,29 +224,31 @@ def test_health_topic_is_the_output_and_accepts_only_the_stages_alarms(template)
     assert policy["Topics"] == [{"Ref": "HealthTopic"}]
     allow, deny = policy["PolicyDocument"]["Statement"]
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Action"] == "sns:Publish"
-    pattern = _resolve(allow["Condition"]["ArnLike"]["aws:SourceArn"], _names(template, "prod", "111122223333"))
-    for name in _alarms(template):
+    pattern = resolve(allow["Condition"]["ArnLike"]["aws:SourceArn"],
+                      resolved_names(template, "prod", REGION, "111122223333"))
+    for name in alarm_requests(template, "prod", REGION, MOTO_ACCOUNT):
         assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{REGION}:111122223333:alarm:{name}", pattern), name
     assert not fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{REGION}:111122223333:alarm:mcd-dev-lookup-errors", pattern)
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_every_alarm_notifies_the_health_topic_on_alarm_and_ok(template):
-    topic = _names(template, "prod")["HealthTopic"]
-    for logical, props in _of_type(template, "AWS::CloudWatch::Alarm").items():
+    topic = resolved_names(template, "prod", REGION, MOTO_ACCOUNT)["HealthTopic"]
+    for logical, props in of_type(template, "AWS::CloudWatch::Alarm").items():
         assert logical.endswith("Alarm"), logical
         assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "HealthTopic"}], logical
         assert props["TreatMissingData"] == "notBreaching", logical
         assert props["ComparisonOperator"] == "GreaterThanThreshold", logical
         assert props["Tags"] == [{"Key": "mcd-stage", "Value": {"Ref": "Stage"}}], logical
-    for name, alarm in _alarms(template).items():
+    for name, alarm in alarm_requests(template, "prod", REGION, MOTO_ACCOUNT).items():
         assert name.startswith("mcd-prod-") and alarm["AlarmActions"] == [topic]
         # Read by a person in an email or chat: what it means and the first thing to check.
         assert 100 <= len(alarm["AlarmDescription"]) <= 1024 and "First:" in alarm["AlarmDescription"], name
 
 
 def test_every_queue_has_its_dead_letter_and_oldest_message_alarms(template):
-    alarms, names = _alarms(template), _names(template, "prod")
+    alarms = alarm_requests(template, "prod", REGION, MOTO_ACCOUNT)
+    names = resolved_names(template, "prod", REGION, MOTO_ACCOUNT)
     queue_alarms = {n for n, a in alarms.items() if a["Namespace"] == "AWS/SQS"}
     kinds = ("dlq-not-empty", "oldest-message")
     assert queue_alarms == {f"mcd-prod-{q}-{kind}" for q in QUEUE_RESOURCES for kind in kinds}
@@ -309,7 +272,7 @@ def test_every_function_has_errors_and_throttles_alarms(template):
     assert {"ingest", "config_event", "dispatch", "lookup", "dl_retry", "slack_send", "console_signin", "api_call",
             "cloudwatch_logs", "watchdog"} <= set(functions)
     config = json.loads(CONFIG.read_text())
-    alarms = _alarms(template)
+    alarms = alarm_requests(template, "prod", REGION, MOTO_ACCOUNT)
     lambda_alarms = {n for n, a in alarms.items() if a["Namespace"] == "AWS/Lambda"}
     assert lambda_alarms == {f"mcd-prod-{f}-{m}" for f in functions for m in ("errors", "throttles")}
     for function, schedule in functions.items():
@@ -427,7 +390,7 @@ def test_moto_health_topic_dashboard_and_alarms(moto_stack, template):
     assert json.loads(body) == _dashboard(template, "local")  # moto's Fn::Sub agrees with the tests' reading
     # moto 5.2.5's CloudFormation skips AWS::CloudWatch::Alarm: put each alarm as the stack defines it, so
     # botocore validates its properties as a PutMetricAlarm request (a moto that creates them is checked as is).
-    alarms = _alarms(template, "local")
+    alarms = alarm_requests(template, "local", REGION, MOTO_ACCOUNT)
     if not cloudwatch.describe_alarms(AlarmNamePrefix="mcd-local-")["MetricAlarms"]:
         for alarm in alarms.values():
             cloudwatch.put_metric_alarm(**alarm)

@@ -6,11 +6,15 @@ import os
 import socket
 from urllib.parse import urlparse
 
+import boto3
 from scenario_check import differences
 
-from mcd_tools.embedded import deploy_stack, embedded_aws, env_name, environment_from
+from mcd_tools.embedded import deploy_stack, embedded_aws, env_name, environment_from, put_missing_alarms
 from mcd_tools.replay import run
+from mcd_tools.stack_template import alarm_requests, load_template
 from mcd_tools.story import demo_story
+
+MOTO_ACCOUNT = "123456789012"
 
 
 def test_output_names_map_to_the_environment_variables() -> None:
@@ -24,6 +28,14 @@ def test_the_demo_story_runs_through_a_deployed_stack_and_leaves_nothing_running
     with embedded_aws(region) as endpoint:
         variables = deploy_stack(region)
         assert variables["MCD_DISPATCH_QUEUE_URL"].endswith("/mcd-local-dispatch"), variables
+        # The stack's alarms (put by deploy_stack where moto's CloudFormation skips them) and its dashboard.
+        cloudwatch = boto3.client("cloudwatch", region_name=region)
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix="mcd-local-", MaxRecords=100)["MetricAlarms"]
+        wanted = alarm_requests(load_template(), "local", region, MOTO_ACCOUNT)
+        assert {a["AlarmName"] for a in alarms} == set(wanted) and len(alarms) == len(wanted) == 26
+        assert all(a["AlarmActions"] == a["OKActions"] == [variables["MCD_HEALTH_TOPIC"]] for a in alarms)
+        assert put_missing_alarms(region) == []  # a second call finds nothing missing
+        cloudwatch.get_dashboard(DashboardName="mcd-local")
         result = run(story, environment=environment_from(variables, region))
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert len(result.slack) <= story["expect"]["max_slack_messages"]
