@@ -27,7 +27,7 @@ from chalicelib.core.model import TrailEvent
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, Outcome, summary_of
 from chalicelib.core.partitions import partition_of
 from chalicelib.core.settings import Settings
-from chalicelib.core.tamper import tamper_reason
+from chalicelib.core.tamper import blinding_reason, tamper_reason
 from chalicelib.core.timeutil import iso
 
 # FORMAT.md "Default sensitive-call rules".
@@ -308,7 +308,7 @@ def direct_outcome(
         return None
     if trust.verdict(event.principal, settings.trusted_principals, settings.trust_aws_services) is not None:
         return None
-    tampering = tamper_reason(event) if rules.tamper else None
+    tampering = blinding_reason(event) if rules.tamper else None
     extra = {"tamper": tampering} if tampering else {}
     return _outcome(event, API_CALL, now, event_name=event.event_name, extra=extra, **_resource(event))
 

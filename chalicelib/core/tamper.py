@@ -31,7 +31,16 @@ _SEGMENTS = re.compile(r"[:/]")
 
 
 def tamper_reason(event: TrailEvent) -> str | None:
-    """What this call disables or touches, when it tampers; ``None`` otherwise."""
+    """Why this call is covered by tamper protection; ``None`` when it is not."""
+    return blinding_reason(event) or ("a write call by the root user" if event.identity_type == "Root" else None)
+
+
+def blinding_reason(event: TrailEvent) -> str | None:
+    """What this call disables or touches of the detector's sight: a protective call or one of its resources.
+
+    Such an alert is never folded into a digest. A root write is covered by tamper protection too, but it
+    is root activity like the rest of the session it belongs to, and may share that session's digest.
+    """
     name = event.event_name or ""
     if name in WHAT_IT_DISABLES:
         return WHAT_IT_DISABLES[name]
@@ -39,8 +48,6 @@ def tamper_reason(event: TrailEvent) -> str | None:
         named = own_resource_named(event)
         if named is not None:
             return f"changes the detector's own resource {clip(one_line(named), 120)}"
-    if event.identity_type == "Root":
-        return "a write call by the root user"
     return None
 
 

@@ -75,6 +75,9 @@ def test_each_class_of_tampering_is_a_high_alert_of_its_own(kind: str) -> None:
     assert {o["kind"] for o in by_name.values()} == {"api_call"}
     [alone] = [c.payload for c in result.slack if name in json.dumps(c.payload)]
     assert alone["text"].startswith("[high]"), alone["text"]
+    if kind == "root-write":  # root activity, high, shown with the rest of the root session
+        assert alone["text"].startswith("[high] root made 3 sensitive API calls")
+        return
     assert "tampering: " in json.dumps(alone)
     assert "CreateRoute" not in json.dumps(alone), "never folded into the person's digest"
 

@@ -37,9 +37,28 @@ def test_the_demo_story_runs_through_a_deployed_stack_and_leaves_nothing_running
         assert put_missing_alarms(region) == []  # a second call finds nothing missing
         cloudwatch.get_dashboard(DashboardName="mcd-local")
         result = run(story, environment=environment_from(variables, region))
+        broken = _break_and_diagnose(region, variables)
+    before = {row.check: row.status for row in broken["before"]}
+    assert {k: before.get(k) for k in ("settings", "queue mcd-local-dispatch-dlq", "alarms")} == {
+        "settings": "ok", "queue mcd-local-dispatch-dlq": "ok", "alarms": "ok"}, broken["before"]
+    after = {row.check: row for row in broken["after"]}
+    assert after["settings"].status == "FAIL" and "put-parameter" in after["settings"].fix
+    assert after["queue mcd-local-dispatch-dlq"].status == "FAIL" and after["queue mcd-local-dispatch-dlq"].fix
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert len(result.slack) <= story["expect"]["max_slack_messages"]
     assert "AWS_ENDPOINT_URL" not in os.environ
     port = urlparse(endpoint).port
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the embedded AWS must be stopped"
+
+
+def _break_and_diagnose(region: str, variables: dict[str, str]) -> dict[str, list]:
+    """``mcd doctor`` on the demo stack, then on the same stack deliberately broken: a message left in a
+    dead-letter queue and settings that do not validate."""
+    from mcd_tools.doctor import diagnose
+
+    before = diagnose("local", region)
+    boto3.client("sqs", region_name=region).send_message(QueueUrl=variables["MCD_DISPATCH_DLQ_URL"], MessageBody="{}")
+    boto3.client("ssm", region_name=region).put_parameter(Name="/mcd/local/settings", Type="String", Overwrite=True,
+                                                           Value='{"trusted_principals": "not a list"}')
+    return {"before": before, "after": diagnose("local", region)}
