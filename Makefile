@@ -25,10 +25,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 lint: setup
 	$(VENV)/bin/ruff check app.py chalicelib mcd_tools tests scripts
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/cfn-lint infra/stack.yaml
+	$(VENV)/bin/cfn-lint --include-checks I --regions us-east-1 eu-west-1 eu-central-1 -- infra/stack.yaml
 
 test: setup lint
-	$(VENV)/bin/pytest -n 2
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 demo: setup
 	$(PY) -m mcd_tools.demo

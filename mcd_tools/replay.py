@@ -236,8 +236,8 @@ class _Run:
             tick += timedelta(minutes=1)
 
     def _tick(self, client: Any, tick: datetime) -> None:
-        if self._queues_empty():
-            return  # every schedule would find nothing to do: receiving from empty queues changes nothing
+        if not self._work_due(tick):
+            return  # every schedule would receive nothing: skipping the tick changes nothing
         event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                                 resources=[], region=self.home)
         names = ["dispatch", "lookup", "slack_send"]
@@ -246,8 +246,13 @@ class _Run:
         for name in names:
             self._invoke(client, name, event, retries=0)
 
-    def _queues_empty(self) -> bool:
-        """No message in any of the stage's queues (visible, delayed or in flight), read from moto's memory."""
+    def _work_due(self, tick: datetime) -> bool:
+        """Whether a message of the stage's queues can be received at ``tick`` (read from moto's memory).
+
+        A message that is delayed or in flight until later is not due: the schedules would receive nothing,
+        and each run on an empty receive only costs time. Where moto's internals cannot be read (they moved,
+        or the queues are a real endpoint's), every tick runs.
+        """
         try:
             from moto.sqs.models import sqs_backends
 
@@ -255,17 +260,19 @@ class _Run:
             names = {url.rsplit("/", 1)[-1] for url in (
                 env.dispatch_queue_url, env.dispatch_dlq_url, env.lookup_queue_url, env.lookup_dlq_url,
                 env.slack_queue_url, env.slack_dlq_url)}
+            due_by = tick.timestamp() * 1000
             seen = 0
             for regions in sqs_backends.values():
                 for backend in regions.values():
                     for name, queue in backend.queues.items():
-                        if name in names:
-                            seen += 1
-                            if queue._messages:
-                                return False
-            return seen == len(names)  # a queue not found here (a real endpoint): never skip
-        except Exception:  # moto's internals moved: run every tick as before
-            return False
+                        if name not in names:
+                            continue
+                        seen += 1
+                        if any(max(m.visible_at, m.delayed_until) <= due_by for m in queue._messages):
+                            return True
+            return seen != len(names)
+        except Exception:
+            return True
 
     def _deliver(self, client: Any, delivery: dict[str, Any]) -> None:
         via = delivery.get("via")

@@ -15,7 +15,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from chalicelib import stage_config
+
+# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_package")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXISTING_TOPIC = "arn:aws:sns:eu-west-1:111122223333:aws-config-delivery"
@@ -30,6 +35,13 @@ def _package(out: Path, **variables: str) -> dict[str, Any]:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads((out / "sam.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def prod_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """``chalice package --stage prod`` once for this module: (sam.json, the output folder)."""
+    out = tmp_path_factory.mktemp("prod") / "out"
+    return _package(out), out
 
 
 def _subscribed_topic(template: dict[str, Any]) -> str:
@@ -48,8 +60,8 @@ def _app_topic(**variables: str) -> str:
     return proc.stdout.strip()
 
 
-def test_prod_package_has_no_api_and_the_generated_role(tmp_path: Path) -> None:
-    template = _package(tmp_path / "out")
+def test_prod_package_has_no_api_and_the_generated_role(prod_package: tuple[dict[str, Any], Path]) -> None:
+    template, out = prod_package
     types = {r["Type"] for r in template["Resources"].values()}
     assert not [t for t in types if "Api" in t], f"the prod package must not contain API Gateway: {types}"
     functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
@@ -62,15 +74,16 @@ def test_prod_package_has_no_api_and_the_generated_role(tmp_path: Path) -> None:
     actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert "cloudtrail:LookupEvents" in actions and "secretsmanager:GetSecretValue" in actions
     assert not {a for a in actions if a.endswith(("*", ":Delete*"))}
-    shipped = zipfile.ZipFile(tmp_path / "out" / "deployment.zip").namelist()
+    shipped = zipfile.ZipFile(out / "deployment.zip").namelist()
     assert "app.py" in shipped and "chalicelib/stages/lookup.py" in shipped
     assert not [name for name in shipped if name.startswith(("mcd_tools/", "tests/", "scripts/"))
                 or "devtools" in name], "developer tools are not shipped to Lambda"
 
 
-def test_prod_package_applies_the_per_function_settings_and_only_the_stage_variables(tmp_path: Path) -> None:
+def test_prod_package_applies_the_per_function_settings_and_only_the_stage_variables(
+        prod_package: tuple[dict[str, Any], Path]) -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    template = _package(tmp_path / "out")
+    template, _out = prod_package
     for resource in (r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"):
         props = resource["Properties"]
         function = props["Handler"].removeprefix("app.")
@@ -82,7 +95,8 @@ def test_prod_package_applies_the_per_function_settings_and_only_the_stage_varia
         assert props["Environment"]["Variables"] == {"MCD_STAGE": "prod"}, function
 
 
-def test_app_package_and_stack_agree_on_the_config_topic(tmp_path: Path) -> None:
+def test_app_package_and_stack_agree_on_the_config_topic(tmp_path: Path,
+                                                        prod_package: tuple[dict[str, Any], Path]) -> None:
     from cfnlint.decode import decode
 
     template, errors = decode(str(ROOT / "infra" / "stack.yaml"))
@@ -91,7 +105,7 @@ def test_app_package_and_stack_agree_on_the_config_topic(tmp_path: Path) -> None
     derived = stage_config.config_topic({"MCD_STAGE": "prod"})
     assert derived == stack_topic == stage_config.config_topic_name("prod") == "config-changes-prod"
     assert _app_topic(MCD_STAGE="prod") == derived
-    subscribed = _subscribed_topic(_package(tmp_path / "derived"))
+    subscribed = _subscribed_topic(prod_package[0])
     assert subscribed == "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:" + derived
     # An existing topic (the stack's ConfigTopicArn) reaches the subscription through chalice's environment,
     # which is how scripts/deploy.py passes it; no stage of config.json may shadow it.

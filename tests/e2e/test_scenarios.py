@@ -2,8 +2,8 @@
 test client invoking ``app.py``'s handlers, the file-backed CloudTrail and the Slack stand-in over HTTP.
 
 Every public scenario runs here, and those of ours that exercise the shell itself: duplicate and
-malformed deliveries, EventBridge delivery, a bot posting over HTTP, oversized items in S3, another
-partition, a refused region, redrive from a dead-letter queue. All scenarios also run on the fakes
+malformed deliveries, EventBridge delivery, a bot posting over HTTP, oversized items in S3, redrive from
+a dead-letter queue. All scenarios also run on the fakes
 (``tests/stages/test_scenarios_in_memory.py``), which check the same expectations in a fraction of the time.
 """
 
@@ -19,10 +19,8 @@ from scenario_check import OWN, PUBLIC, SlackMessage, check_expectations, scenar
 from mcd_tools.replay import run
 
 THROUGH_THE_SHELL = {
-    "own-01-govcloud-partition-and-role-path-patterns",
     "own-04-duplicate-deliveries-and-malformed-input",
     "own-12-config-change-delivered-only-by-eventbridge",
-    "own-13-lookups-failing-in-a-refused-region",
     "own-26-bot-escalation-is-a-new-message-not-an-edit",
     "own-30-oversized-location-outside-the-config-bucket",
     "own-32-dead-lettered-item-is-still-reported",
