@@ -28,7 +28,7 @@ lint: setup
 	$(VENV)/bin/cfn-lint --include-checks I --regions us-east-1 eu-west-1 eu-central-1 -- infra/stack.yaml
 
 test: setup lint
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 demo: setup
 	$(PY) -m mcd_tools.demo

@@ -31,9 +31,6 @@ from chalicelib.core.errors import MalformedInput
 from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
 from mcd_tools.slack_standin import SlackStandIn
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_memory")
-
 IMPLEMENTATIONS = ["real", "fake"]
 
 

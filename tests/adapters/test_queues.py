@@ -13,9 +13,6 @@ from moto import mock_aws
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.adapters.queues import MAX_BATCH_BYTES, MAX_DELAY_SECONDS, Message, Queue
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_queues")
-
 
 @pytest.fixture(scope="module")
 def sqs() -> Iterator[Any]:

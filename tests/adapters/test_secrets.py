@@ -16,9 +16,6 @@ from chalicelib.adapters.aws import ClientFactory
 from chalicelib.adapters.memory import ManualClock
 from chalicelib.adapters.secrets import STALE_SECONDS, TTL_SECONDS, VALUE_KEYS, Secret, SecretError, SecretReader
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_secrets")
-
 HOOK = "https://hooks.slack.com/services/T1/B1/" + "s3cr3t" * 4
 
 

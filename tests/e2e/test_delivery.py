@@ -29,9 +29,6 @@ from chalicelib.core.severity import severity
 from chalicelib.slack.render import render
 from mcd_tools.slack_standin import SlackStandIn
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_delivery")
-
 HOOK = "/hooks/default"
 POST = "/api/chat.postMessage"
 UPDATE = "/api/chat.update"

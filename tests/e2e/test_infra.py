@@ -30,9 +30,6 @@ from moto import mock_aws
 
 from mcd_tools.stack_template import alarm_requests, load_template, of_type, resolve, resolved_names
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_infra")
-
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "stack.yaml"
 CONFIG = ROOT / ".chalice" / "config.json"

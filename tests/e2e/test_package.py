@@ -19,9 +19,6 @@ import pytest
 
 from chalicelib import stage_config
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_package")
-
 ROOT = Path(__file__).resolve().parents[2]
 EXISTING_TOPIC = "arn:aws:sns:eu-west-1:111122223333:aws-config-delivery"
 
@@ -38,10 +35,15 @@ def _package(out: Path, **variables: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def prod_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """``chalice package --stage prod`` once for this module: (sam.json, the output folder)."""
+def prod_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str]]:
+    """``chalice package --stage prod`` once for this module: (sam.json, the files of deployment.zip).
+
+    The zip is read at once: chalice links it to its cache in ``.chalice/deployments``, which a later
+    ``chalice package`` of the same code rewrites.
+    """
     out = tmp_path_factory.mktemp("prod") / "out"
-    return _package(out), out
+    template = _package(out)
+    return template, zipfile.ZipFile(out / "deployment.zip").namelist()
 
 
 def _subscribed_topic(template: dict[str, Any]) -> str:
@@ -60,8 +62,8 @@ def _app_topic(**variables: str) -> str:
     return proc.stdout.strip()
 
 
-def test_prod_package_has_no_api_and_the_generated_role(prod_package: tuple[dict[str, Any], Path]) -> None:
-    template, out = prod_package
+def test_prod_package_has_no_api_and_the_generated_role(prod_package: tuple[dict[str, Any], list[str]]) -> None:
+    template, shipped = prod_package
     types = {r["Type"] for r in template["Resources"].values()}
     assert not [t for t in types if "Api" in t], f"the prod package must not contain API Gateway: {types}"
     functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
@@ -74,16 +76,15 @@ def test_prod_package_has_no_api_and_the_generated_role(prod_package: tuple[dict
     actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert "cloudtrail:LookupEvents" in actions and "secretsmanager:GetSecretValue" in actions
     assert not {a for a in actions if a.endswith(("*", ":Delete*"))}
-    shipped = zipfile.ZipFile(out / "deployment.zip").namelist()
     assert "app.py" in shipped and "chalicelib/stages/lookup.py" in shipped
     assert not [name for name in shipped if name.startswith(("mcd_tools/", "tests/", "scripts/"))
                 or "devtools" in name], "developer tools are not shipped to Lambda"
 
 
 def test_prod_package_applies_the_per_function_settings_and_only_the_stage_variables(
-        prod_package: tuple[dict[str, Any], Path]) -> None:
+        prod_package: tuple[dict[str, Any], list[str]]) -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    template, _out = prod_package
+    template, _shipped = prod_package
     for resource in (r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"):
         props = resource["Properties"]
         function = props["Handler"].removeprefix("app.")
@@ -96,7 +97,7 @@ def test_prod_package_applies_the_per_function_settings_and_only_the_stage_varia
 
 
 def test_app_package_and_stack_agree_on_the_config_topic(tmp_path: Path,
-                                                        prod_package: tuple[dict[str, Any], Path]) -> None:
+                                                        prod_package: tuple[dict[str, Any], list[str]]) -> None:
     from cfnlint.decode import decode
 
     template, errors = decode(str(ROOT / "infra" / "stack.yaml"))

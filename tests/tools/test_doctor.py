@@ -16,9 +16,6 @@ from mcd_tools import cli, doctor
 from mcd_tools.doctor import FAIL, OK, WARN, Row, Stage
 from mcd_tools.embedded import embedded_aws
 
-# Its module-scoped fixture is built once when its tests share a worker (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_doctor")
-
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 NAMES = StageNames("dev", ACCOUNT, REGION)
 STAGE = Stage(NAMES, NAMES.config_topic_arn)
