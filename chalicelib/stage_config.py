@@ -99,6 +99,13 @@ class StageNames:
     def queue_name(self, queue: str) -> str:
         return f"mcd-{self.stage}-{QUEUES[queue]}"
 
+    def function_name(self, function: str) -> str:
+        """The Lambda function Chalice deploys for ``function`` (``app_name-stage-function``)."""
+        return f"mcd-{self.stage}-{function}"
+
+    def function_arn(self, function: str) -> str:
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.function_name(function)}"
+
     def queue_url(self, queue: str) -> str:
         suffix = DNS_SUFFIX.get(self.partition, "amazonaws.com")
         return f"https://sqs.{self.region}.{suffix}/{self.account}/{self.queue_name(queue)}"

@@ -51,8 +51,7 @@ class Stage:
     config_topic: str
 
     def function_arn(self, function: str) -> str:
-        n = self.names
-        return f"arn:{n.partition}:lambda:{n.region}:{n.account}:function:mcd-{n.stage}-{function}"
+        return self.names.function_arn(function)
 
     @property
     def deploy(self) -> str:
@@ -197,8 +196,8 @@ def settings_row(parameter: str, raw: str | None) -> Row:
 
 
 def dead_letter_fix(names: StageNames) -> str:
-    return (f"aws logs tail /aws/lambda/mcd-{names.stage}-dl_retry --since 1h (it redrives or stores dead letters "
-            f"every 10 minutes); then aws s3 ls s3://{names.archive_bucket}/dead-letter/ --recursive")
+    return (f"aws logs tail /aws/lambda/{names.function_name('dl_retry')} --since 1h (it redrives or stores dead "
+            f"letters every 10 minutes); then aws s3 ls s3://{names.archive_bucket}/dead-letter/ --recursive")
 
 
 def alarm_fix(alarm: str, names: StageNames) -> str:
@@ -206,7 +205,7 @@ def alarm_fix(alarm: str, names: StageNames) -> str:
     if part.endswith("-dlq-not-empty"):
         return dead_letter_fix(names)
     subject = part.removesuffix("-oldest-message").removesuffix("-errors").removesuffix("-throttles")
-    function = f"mcd-{names.stage}-{CONSUMERS.get(subject, subject)}"
+    function = names.function_name(CONSUMERS.get(subject, subject))
     if part.endswith("-throttles"):
         return f"aws lambda get-function-concurrency --function-name {function} (and the account's Lambda quota)"
     if subject != part:

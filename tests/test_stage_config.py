@@ -126,3 +126,10 @@ def test_the_config_topic_is_the_stages_unless_one_is_given() -> None:
     given = "arn:aws:sns:eu-west-1:111122223333:aws-config"
     assert config_topic({"MCD_STAGE": "dev", "MCD_CONFIG_TOPIC": f" {given} "}) == given
     assert config_topic({"MCD_STAGE": "dev", "MCD_CONFIG_TOPIC": ""}) == "config-changes-dev"
+
+
+def test_function_names_are_chalices_app_stage_function() -> None:
+    names = StageNames("prod", "111122223333", "eu-west-1", "aws-cn")
+    assert names.function_name("lookup") == "mcd-prod-lookup"
+    assert names.function_arn("lookup") == "arn:aws-cn:lambda:eu-west-1:111122223333:function:mcd-prod-lookup"
+    assert CONFIG["app_name"] == "mcd"
