@@ -1,6 +1,7 @@
 """manual-change-detector: the Chalice app. Handlers only wire events to stages in ``chalicelib``."""
 
 import os
+from typing import TYPE_CHECKING
 
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SNSEvent
@@ -138,20 +139,31 @@ if os.environ.get("MCD_LOCAL_ROUTES") == "1":  # chalice local --stage local onl
     app.register_blueprint(local)
 
 
-if False:  # IAM manifest: Chalice's policy generator reads only app.py; these are the calls chalicelib makes.
+# --- IAM manifest ------------------------------------------------------------------------------------------
+# Chalice generates the functions' role from the boto3 calls it can see in this file; the stages make
+# theirs in chalicelib. This function declares those calls. It never runs: TYPE_CHECKING is false at run
+# time, and only Chalice's policy generator follows the call below. tests/test_iam_policy.py keeps the
+# list equal to what chalicelib calls (docs/deployment.md, "Permissions").
+
+
+def aws_calls_made_in_chalicelib():
     import boto3
 
-    _sqs = boto3.client("sqs")
-    _sqs.send_message_batch()
-    _sqs.receive_message()
-    _sqs.delete_message_batch()
-    _s3 = boto3.client("s3")
-    _s3.put_object()
-    _s3.get_object()
-    _ddb = boto3.client("dynamodb")
-    _ddb.put_item()
-    _ddb.get_item()
-    _ddb.query()
+    sqs = boto3.client("sqs")
+    sqs.send_message_batch()
+    sqs.receive_message()
+    sqs.delete_message_batch()
+    s3 = boto3.client("s3")
+    s3.put_object()
+    s3.get_object()
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.put_item()
+    dynamodb.get_item()
+    dynamodb.query()
     boto3.client("cloudtrail").lookup_events()
     boto3.client("secretsmanager").get_secret_value()
     boto3.client("ssm").get_parameter()
+
+
+if TYPE_CHECKING:
+    aws_calls_made_in_chalicelib()

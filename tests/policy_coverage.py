@@ -1,7 +1,8 @@
 """Compare the AWS calls the deployed code makes with the IAM policy Chalice generates from app.py.
 
 Chalice's policy generator reads only app.py, so app.py carries a manifest of the calls chalicelib makes
-(an ``if False:`` block). Two views of "the calls the code makes" are checked against it:
+(the function ``MANIFEST``, called only under ``if TYPE_CHECKING:``). Two views of "the calls the code
+makes" are checked against it:
 
 * statically (``static_calls``): every ``<client>.<operation>(`` in app.py (outside the manifest) and
   chalicelib, where ``<operation>`` is an operation of a service the code creates a client for. The
@@ -86,15 +87,18 @@ def deployed_sources() -> Iterator[tuple[Path, ast.Module]]:
         yield path, ast.parse(path.read_text(), str(path))
 
 
+MANIFEST = "aws_calls_made_in_chalicelib"
+
+
 def _code(tree: ast.Module) -> Iterator[ast.AST]:
-    """Every node of a module but those of its IAM manifest (a top-level ``if False:`` block)."""
+    """Every node of a module but those of its IAM manifest (the top-level function ``MANIFEST``)."""
     for statement in tree.body:
         if not _is_manifest(statement):
             yield from ast.walk(statement)
 
 
 def _is_manifest(node: ast.stmt) -> bool:
-    return isinstance(node, ast.If) and isinstance(node.test, ast.Constant) and node.test.value is False
+    return isinstance(node, ast.FunctionDef) and node.name == MANIFEST
 
 
 def _client_literal(node: ast.expr) -> str | None:

@@ -52,8 +52,21 @@ def test_an_operation_several_services_have_must_name_its_client() -> None:
 
 
 def test_the_manifest_itself_is_not_counted() -> None:
-    calls, _ = scan(parsed("if False:\n    import boto3\n    boto3.client('sqs').send_message_batch()\n"))
-    assert calls == set()
+    source = ("def aws_calls_made_in_chalicelib():\n    import boto3\n    boto3.client('sqs').send_message_batch()\n"
+              "def other():\n    import boto3\n    boto3.client('sqs').purge_queue()\n")
+    calls, _ = scan(parsed(source))
+    assert calls == {("sqs", "purge_queue")}
+
+
+def test_the_manifest_never_runs_and_only_chalices_generator_follows_it() -> None:
+    import ast
+
+    from policy_coverage import MANIFEST, ROOT
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    guarded = [node for node in tree.body if isinstance(node, ast.If)
+               and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"]
+    assert [ast.unparse(node.body[0]) for node in guarded] == [f"{MANIFEST}()"]
 
 
 def test_a_call_missing_from_the_manifest_or_granted_in_vain_is_named() -> None:
