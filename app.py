@@ -1,6 +1,7 @@
 """manual-change-detector: the Chalice app. Handlers only wire events to stages in ``chalicelib``."""
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from chalice import Chalice, Rate
@@ -131,9 +132,10 @@ for _handler in (console_signin, api_call):
     _handler.event_class = TolerantCloudWatchEvent
 ingest.event_class = TolerantSNSEvent
 
-if os.environ.get("MCD_LOCAL_ROUTES") == "1":  # chalice local --stage local only; never in dev/prod
+if stage_config.local_routes_wanted(os.environ, sys.argv):  # chalice local --stage local only
     # The one place deployed code names the tools: the Lambda package has none (tests/e2e/test_package.py),
-    # and only the local stage, which scripts/deploy.py refuses to deploy, sets MCD_LOCAL_ROUTES.
+    # only the local stage sets MCD_LOCAL_ROUTES, and `chalice package` or `chalice deploy` never get the
+    # routes, whatever the stage (scripts/deploy.py also refuses to deploy the local stage to AWS).
     from mcd_tools.local_routes import local  # noqa: TID251
 
     app.register_blueprint(local)

@@ -15,7 +15,7 @@ Standard library only (and the queue names of ``stages.shared.queues``): ``app.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,3 +152,17 @@ def invocation_budget(context: Any, default: float = DEFAULT_BUDGET_SECONDS) -> 
     if not invoked_function_arn(context) or not callable(remaining):
         return default
     return run_budget(float(remaining()) / 1000)
+
+
+LOCAL_ROUTES_VARIABLE = "MCD_LOCAL_ROUTES"
+_BUILDING_COMMANDS = frozenset({"package", "deploy"})
+
+
+def local_routes_wanted(environ: Mapping[str, str], argv: Sequence[str]) -> bool:
+    """Whether ``app.py`` registers the ``/local/...`` routes: ``MCD_LOCAL_ROUTES=1`` (the local stage), and
+    not while the Chalice CLI packages or deploys the app (``chalice package --stage local`` must not yield
+    an API with unauthenticated routes). ``chalice local`` and the tests get them."""
+    if environ.get(LOCAL_ROUTES_VARIABLE) != "1":
+        return False
+    building = environ.get("AWS_CHALICE_CLI_MODE") == "true" and bool(_BUILDING_COMMANDS & set(argv[1:]))
+    return not building

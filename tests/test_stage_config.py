@@ -133,3 +133,14 @@ def test_function_names_are_chalices_app_stage_function() -> None:
     assert names.function_name("lookup") == "mcd-prod-lookup"
     assert names.function_arn("lookup") == "arn:aws-cn:lambda:eu-west-1:111122223333:function:mcd-prod-lookup"
     assert CONFIG["app_name"] == "mcd"
+
+
+def test_local_routes_exist_for_chalice_local_and_tests_but_never_in_a_package_or_deploy() -> None:
+    from chalicelib.stage_config import local_routes_wanted
+
+    local = {"MCD_LOCAL_ROUTES": "1", "AWS_CHALICE_CLI_MODE": "true"}
+    assert local_routes_wanted(local, ["chalice", "local", "--stage", "local"])
+    assert local_routes_wanted({"MCD_LOCAL_ROUTES": "1"}, ["pytest"])
+    assert not local_routes_wanted(local, ["chalice", "package", "--stage", "local", "out"])
+    assert not local_routes_wanted(local, ["chalice", "--project-dir", ".", "deploy", "--stage", "local"])
+    assert not local_routes_wanted({"AWS_CHALICE_CLI_MODE": "true"}, ["chalice", "local"])

@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 EXISTING_TOPIC = "arn:aws:sns:eu-west-1:111122223333:aws-config-delivery"
 
 
-def _package(out: Path, **variables: str) -> dict[str, Any]:
+def _package(out: Path, stage: str = "prod", **variables: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MCD_", "AWS_ACCESS", "AWS_SECRET", "AWS_SESSION", "AWS_SECURITY"))}
     env.update(AWS_DEFAULT_REGION="eu-west-1", **variables)
     chalice = Path(sys.executable).with_name("chalice")
-    proc = subprocess.run([str(chalice), "package", "--stage", "prod", str(out)], cwd=ROOT, env=env,
+    proc = subprocess.run([str(chalice), "package", "--stage", stage, str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads((out / "sam.json").read_text())
@@ -112,3 +112,10 @@ def test_app_package_and_stack_agree_on_the_config_topic(tmp_path: Path,
     # which is how scripts/deploy.py passes it; no stage of config.json may shadow it.
     assert _app_topic(MCD_STAGE="prod", MCD_CONFIG_TOPIC=EXISTING_TOPIC) == EXISTING_TOPIC
     assert _subscribed_topic(_package(tmp_path / "existing", MCD_CONFIG_TOPIC=EXISTING_TOPIC)) == EXISTING_TOPIC
+
+
+def test_a_package_of_the_local_stage_has_no_api_either(tmp_path: Path) -> None:
+    """The local stage sets MCD_LOCAL_ROUTES for ``chalice local``; packaging it must not expose the routes."""
+    template = _package(tmp_path / "local", stage="local")
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert not [t for t in types if "Api" in t], types
