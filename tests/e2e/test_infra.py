@@ -555,3 +555,13 @@ def test_prod_teardown_needs_confirmation(monkeypatch):
     assert deploy.confirm("dev", yes=False)
     assert deploy.confirm("prod", yes=True)
     assert not deploy.confirm("prod", yes=False)
+
+
+def test_every_queue_refuses_requests_over_plain_http(template):
+    queues = set(of_type(template, "AWS::SQS::Queue"))
+    [policy] = of_type(template, "AWS::SQS::QueuePolicy").values()
+    assert {ref["Ref"] for ref in policy["Queues"]} == queues
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
+    assert {r["Fn::GetAtt"][0] for r in statement["Resource"]} == queues
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
