@@ -144,3 +144,8 @@ def test_local_routes_exist_for_chalice_local_and_tests_but_never_in_a_package_o
     assert not local_routes_wanted(local, ["chalice", "package", "--stage", "local", "out"])
     assert not local_routes_wanted(local, ["chalice", "--project-dir", ".", "deploy", "--stage", "local"])
     assert not local_routes_wanted({"AWS_CHALICE_CLI_MODE": "true"}, ["chalice", "local"])
+
+
+def test_every_deployable_stage_expires_its_logs() -> None:
+    deployable = {name: stage for name, stage in CONFIG["stages"].items() if name != "local"}
+    assert deployable and all(stage.get("log_retention_in_days", 0) > 0 for stage in deployable.values())
