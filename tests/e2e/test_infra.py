@@ -565,3 +565,11 @@ def test_every_queue_refuses_requests_over_plain_http(template):
     assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
     assert {r["Fn::GetAtt"][0] for r in statement["Resource"]} == queues
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_archive_is_versioned_unless_told_otherwise(template):
+    assert template["Parameters"]["ArchiveVersioning"]["Default"] == "true"
+    bucket = template["Resources"]["ArchiveBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Fn::If"][:2] == ["ArchiveVersioned", {"Status": "Enabled"}]
+    assert all(rule.get("NoncurrentVersionExpiration") or "AbortIncompleteMultipartUpload" in rule
+               for rule in bucket["LifecycleConfiguration"]["Rules"]), "old versions expire too"
