@@ -235,6 +235,9 @@ def test_every_alarm_notifies_the_health_topic_on_alarm_and_ok(template):
     for logical, props in of_type(template, "AWS::CloudWatch::Alarm").items():
         assert logical.endswith("Alarm"), logical
         assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "HealthTopic"}], logical
+        if logical == "WatchdogNotRunningAlarm":  # the one alarm on missing data: no invocation at all
+            assert (props["TreatMissingData"], props["ComparisonOperator"]) == ("breaching", "LessThanThreshold")
+            continue
         assert props["TreatMissingData"] == "notBreaching", logical
         assert props["ComparisonOperator"] == "GreaterThanThreshold", logical
         assert props["Tags"] == [{"Key": "mcd-stage", "Value": {"Ref": "Stage"}}], logical
@@ -272,7 +275,11 @@ def test_every_function_has_errors_and_throttles_alarms(template):
     config = json.loads(CONFIG.read_text())
     alarms = alarm_requests(template, "prod", REGION, MOTO_ACCOUNT)
     lambda_alarms = {n for n, a in alarms.items() if a["Namespace"] == "AWS/Lambda"}
-    assert lambda_alarms == {f"mcd-prod-{f}-{m}" for f in functions for m in ("errors", "throttles")}
+    assert lambda_alarms == {f"mcd-prod-{f}-{m}" for f in functions for m in ("errors", "throttles")} | {
+        "mcd-prod-watchdog-not-running"}
+    not_running = alarms["mcd-prod-watchdog-not-running"]
+    assert (not_running["MetricName"], not_running["Threshold"], not_running["Period"] * not_running[
+        "EvaluationPeriods"]) == ("Invocations", 1, 900), "the watchdog runs every 5 minutes: 15 without a run"
     for function, schedule in functions.items():
         for metric in ("Errors", "Throttles"):
             alarm = alarms[f"mcd-prod-{function}-{metric.lower()}"]
