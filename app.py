@@ -2,7 +2,6 @@
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SNSEvent
@@ -51,7 +50,9 @@ def ingest(event):
     return alive(deps, "config", ingest_notification(event.to_dict(), deps))
 
 
-if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE") == "1":  # opt in: AWS Config already publishes to the SNS topic
+# On unless MCD_CONFIG_VIA_EVENTBRIDGE=0: other regions' Config changes arrive only this way (infra/region.yaml
+# forwards them); the home region's arrive by SNS too, and dispatch queues each change once (D28).
+if os.environ.get("MCD_CONFIG_VIA_EVENTBRIDGE", "1") != "0":
 
     @app.on_cw_event(CONFIG_CHANGE_PATTERN)
     def config_event(event):
@@ -83,9 +84,10 @@ def lookup(event):
 @app.schedule(Rate(10, unit=Rate.MINUTES))
 def dl_retry(event):
     from chalicelib.stages.dead_letters import dl_retry as retry_dead_letters
+    from chalicelib.stages.reruns import RERUNS
 
     deps = bootstrap.deps(event.context)
-    return alive(deps, "dl_retry", retry_dead_letters(deps))
+    return alive(deps, "dl_retry", retry_dead_letters(deps, RERUNS))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
@@ -132,40 +134,13 @@ for _handler in (console_signin, api_call):
     _handler.event_class = TolerantCloudWatchEvent
 ingest.event_class = TolerantSNSEvent
 
+if stage_config.building_the_local_stage(os.environ, sys.argv):
+    raise SystemExit("mcd: the local stage is for `chalice local` only and cannot be packaged or deployed; "
+                     "use --stage dev or --stage prod (docs/deployment.md)")
+
 if stage_config.local_routes_wanted(os.environ, sys.argv):  # chalice local --stage local only
     # The one place deployed code names the tools: the Lambda package has none (tests/e2e/test_package.py),
-    # only the local stage sets MCD_LOCAL_ROUTES, and `chalice package` or `chalice deploy` never get the
-    # routes, whatever the stage (scripts/deploy.py also refuses to deploy the local stage to AWS).
+    # only the local stage sets MCD_LOCAL_ROUTES, and that stage is never packaged or deployed (above).
     from mcd_tools.local_routes import local  # noqa: TID251
 
     app.register_blueprint(local)
-
-
-# --- IAM manifest ------------------------------------------------------------------------------------------
-# Chalice generates the functions' role from the boto3 calls it can see in this file; the stages make
-# theirs in chalicelib. This function declares those calls. It never runs: TYPE_CHECKING is false at run
-# time, and only Chalice's policy generator follows the call below. tests/test_iam_policy.py keeps the
-# list equal to what chalicelib calls (docs/deployment.md, "Permissions").
-
-
-def aws_calls_made_in_chalicelib():
-    import boto3
-
-    sqs = boto3.client("sqs")
-    sqs.send_message_batch()
-    sqs.receive_message()
-    sqs.delete_message_batch()
-    s3 = boto3.client("s3")
-    s3.put_object()
-    s3.get_object()
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.put_item()
-    dynamodb.get_item()
-    dynamodb.query()
-    boto3.client("cloudtrail").lookup_events()
-    boto3.client("secretsmanager").get_secret_value()
-    boto3.client("ssm").get_parameter()
-
-
-if TYPE_CHECKING:
-    aws_calls_made_in_chalicelib()

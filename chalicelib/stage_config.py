@@ -43,8 +43,18 @@ QUEUES: dict[str, str] = {
     queues.LOOKUP_DLQ: "lookup-dlq",
     queues.SLACK_QUEUE: "slack",
     queues.SLACK_DLQ: "slack-dlq",
+    queues.ASYNC_FAILED_QUEUE: "async-failed",
 }
 """``Deps.queue`` names → the stack's queue names (after ``mcd-<stage>-``)."""
+
+ASYNC_FUNCTIONS = ("ingest", "config_event", "console_signin", "api_call", "cloudwatch_logs")
+"""The functions AWS invokes asynchronously (SNS, EventBridge rules, a CloudWatch Logs subscription). An event that
+fails all of Lambda's tries goes to the async-failed queue (their on-failure destination), which ``dl_retry``
+drains; the schedules are left out: their next tick does the work of a failed one."""
+ASYNC_RETRY_ATTEMPTS = 2
+"""Lambda's retries of a failed asynchronous event before the on-failure destination (its default, and maximum)."""
+ASYNC_MAX_EVENT_AGE_SECONDS = 21_600
+"""How long Lambda keeps retrying an event that could not run (throttled): 6 hours, its default and maximum."""
 
 
 def config_topic_name(stage: str) -> str:
@@ -106,6 +116,9 @@ class StageNames:
     def function_arn(self, function: str) -> str:
         return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.function_name(function)}"
 
+    def queue_arn(self, queue: str) -> str:
+        return f"arn:{self.partition}:sqs:{self.region}:{self.account}:{self.queue_name(queue)}"
+
     def queue_url(self, queue: str) -> str:
         suffix = DNS_SUFFIX.get(self.partition, "amazonaws.com")
         return f"https://sqs.{self.region}.{suffix}/{self.account}/{self.queue_name(queue)}"
@@ -162,7 +175,14 @@ def local_routes_wanted(environ: Mapping[str, str], argv: Sequence[str]) -> bool
     """Whether ``app.py`` registers the ``/local/...`` routes: ``MCD_LOCAL_ROUTES=1`` (the local stage), and
     not while the Chalice CLI packages or deploys the app (``chalice package --stage local`` must not yield
     an API with unauthenticated routes). ``chalice local`` and the tests get them."""
-    if environ.get(LOCAL_ROUTES_VARIABLE) != "1":
-        return False
-    building = environ.get("AWS_CHALICE_CLI_MODE") == "true" and bool(_BUILDING_COMMANDS & set(argv[1:]))
-    return not building
+    return environ.get(LOCAL_ROUTES_VARIABLE) == "1" and not _building(environ, argv)
+
+
+def building_the_local_stage(environ: Mapping[str, str], argv: Sequence[str]) -> bool:
+    """Whether the Chalice CLI is packaging or deploying a stage with ``MCD_LOCAL_ROUTES=1``: the local stage,
+    which exists for ``chalice local`` and must never reach an AWS account (``app.py`` refuses)."""
+    return environ.get(LOCAL_ROUTES_VARIABLE) == "1" and _building(environ, argv)
+
+
+def _building(environ: Mapping[str, str], argv: Sequence[str]) -> bool:
+    return environ.get("AWS_CHALICE_CLI_MODE") == "true" and bool(_BUILDING_COMMANDS & set(argv[1:]))

@@ -15,7 +15,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SECURITY_TOKEN="testing",
                   AWS_SESSION_TOKEN="testing", AWS_DEFAULT_REGION="us-east-1")
 os.environ["MCD_LOCAL_ROUTES"] = "1"  # the local-stage routes are tested with Chalice's test client
-os.environ["MCD_CONFIG_VIA_EVENTBRIDGE"] = "1"  # and the optional EventBridge ingestion of Config changes
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_key, None)
 
@@ -24,19 +23,24 @@ import moto  # noqa: E402,F401  (must precede every boto3 client)
 
 APP_FILE = str(ROOT / "app.py")
 APP_CODE = str(ROOT / "chalicelib") + os.sep
-# Every AWS operation the app's own code performs during the suite: (service, operation name).
-AWS_CALLS: set[tuple[str, str]] = set()
+# Every AWS operation the app's own code performs during the suite: (handler, service, operation name), the
+# handler being the function of app.py the call ran under, or "" when app code ran outside any handler.
+AWS_CALLS: set[tuple[str, str, str]] = set()
 
 
 def _record_app_calls(model, **_):  # type: ignore[no-untyped-def]
     """Record calls whose stack passes through app.py or chalicelib (dev tools in mcd_tools and tests excluded)."""
     frame = sys._getframe(1)
+    app_code = False
     while frame is not None:
         name = frame.f_code.co_filename
-        if name == APP_FILE or name.startswith(APP_CODE):
-            AWS_CALLS.add((model.service_model.service_name, model.name))
+        if name == APP_FILE:
+            AWS_CALLS.add((frame.f_code.co_name, model.service_model.service_name, model.name))
             return None
+        app_code = app_code or name.startswith(APP_CODE)
         frame = frame.f_back
+    if app_code:
+        AWS_CALLS.add(("", model.service_model.service_name, model.name))
     return None
 
 

@@ -1,17 +1,17 @@
-"""Compare the AWS calls the deployed code makes with the IAM policy Chalice generates from app.py.
+"""Compare the AWS calls the deployed code makes with the per-function IAM policies ``mcd_tools.iam_policy`` writes.
 
-Chalice's policy generator reads only app.py, so app.py carries a manifest of the calls chalicelib makes
-(the function ``MANIFEST``, called only under ``if TYPE_CHECKING:``). Two views of "the calls the code
-makes" are checked against it:
+Each function's policy (``.chalice/policies/<stage>/<function>.json``) is generated from the calls its
+handler's code reaches. Two views of "the calls the code makes" are checked against the policies:
 
-* statically (``static_calls``): every ``<client>.<operation>(`` in app.py (outside the manifest) and
-  chalicelib, where ``<operation>`` is an operation of a service the code creates a client for. The
-  service is the literal in a ``client("<service>")`` receiver, or else the only such service that has
-  an operation of that name. This needs no test to have run first (``tests/test_iam_policy.py``).
+* statically (``static_calls``): every ``<client>.<operation>(`` in app.py and chalicelib, where
+  ``<operation>`` is an operation of a service the code creates a client for. The service is the literal
+  in a ``client("<service>")`` receiver, or else the only such service that has an operation of that
+  name. Together the functions' policies must grant exactly these calls' actions: none missing, none
+  that no code performs (``tests/tools/test_iam_policy.py``).
 * at run time: conftest records every AWS operation that app or chalicelib code performs during the
-  suite. When the whole suite ran, the session's end checks the recorded calls against the policy and
-  against the static view (under pytest-xdist each worker writes what it recorded to ``CALLS_DIR`` and
-  the controller checks the union), so this too never depends on which test runs last.
+  suite, and which handler of app.py it ran under. When the whole suite ran, the session's end checks
+  that each handler's policy grants what it did, and that the static view saw every call (under
+  pytest-xdist each worker writes what it recorded to ``CALLS_DIR`` and the controller checks the union).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS_DIR = ROOT / ".pytest_cache" / "mcd-aws-calls"
-CHALICE_ADDS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+LAMBDA_ADDS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+"""Granted for Lambda itself (the function's logs), not for a call in the code."""
 DEPLOYED_CODE = (ROOT / "app.py", ROOT / "chalicelib")
+STAGE = "prod"
+ANY_HANDLER = ""
 
 
 def _actions(policy: dict) -> set[str]:
@@ -34,7 +37,7 @@ def _actions(policy: dict) -> set[str]:
     for statement in policy["Statement"]:
         actions = statement["Action"]
         found.update([actions] if isinstance(actions, str) else actions)
-    return found - CHALICE_ADDS
+    return found - LAMBDA_ADDS
 
 
 @cache
@@ -54,27 +57,43 @@ def needed_actions(calls: Iterable[tuple[str, str]]) -> set[str]:
     return _actions(_policy_builder().build_policy_from_api_calls(by_service))
 
 
-def generated_actions() -> set[str]:
-    """The actions of the policy ``chalice package`` generates from app.py (its own log actions aside)."""
-    return set(_generated_actions(ROOT / "app.py", (ROOT / "app.py").stat().st_mtime_ns))
-
-
 @cache
-def _generated_actions(app: Path, _version: int) -> frozenset[str]:
-    from chalice.policy import policy_from_source_code
+def granted() -> dict[str, frozenset[str]]:
+    """Each function's granted actions in the generated policies (Lambda's own log actions aside)."""
+    from mcd_tools import iam_policy
 
-    return frozenset(_actions(policy_from_source_code(app.read_text())))
+    return {name: frozenset(_actions(iam_policy.policy(handler, STAGE)))
+            for name, handler in iam_policy.handlers().items()}
+
+
+def generated_actions() -> set[str]:
+    """Every action some function's policy grants."""
+    return set().union(*granted().values())
 
 
 def problems(recorded: Iterable[tuple[str, str]], what: str = "in the suite") -> list[str]:
-    """What is missing from, or extra in, the generated policy (empty when they agree)."""
+    """What is missing from, or extra in, the functions' policies taken together (empty when they agree)."""
     needed = needed_actions(recorded)
     generated = generated_actions()
     found = []
     if needed - generated:
-        found.append(f"add these calls to the IAM manifest in app.py: {sorted(needed - generated)}")
+        found.append(f"no function's policy grants these calls (see mcd_tools/iam_policy.py): "
+                     f"{sorted(needed - generated)}")
     if generated - needed:
-        found.append(f"the IAM manifest grants actions no code performed {what}: {sorted(generated - needed)}")
+        found.append(f"the policies grant actions no code performed {what}: {sorted(generated - needed)}")
+    return found
+
+
+def handler_problems(recorded: dict[str, set[tuple[str, str]]]) -> list[str]:
+    """Calls a handler made at run time that its own policy does not grant."""
+    found = []
+    for handler, calls in sorted(recorded.items()):
+        if handler == ANY_HANDLER:
+            continue
+        missing = needed_actions(calls) - granted().get(handler, frozenset())
+        if missing:
+            found.append(f"{handler} called {sorted(missing)}, which its policy does not grant "
+                         "(mcd_tools/iam_policy.py cannot see how its code reaches them)")
     return found
 
 
@@ -87,18 +106,8 @@ def deployed_sources() -> Iterator[tuple[Path, ast.Module]]:
         yield path, ast.parse(path.read_text(), str(path))
 
 
-MANIFEST = "aws_calls_made_in_chalicelib"
-
-
 def _code(tree: ast.Module) -> Iterator[ast.AST]:
-    """Every node of a module but those of its IAM manifest (the top-level function ``MANIFEST``)."""
-    for statement in tree.body:
-        if not _is_manifest(statement):
-            yield from ast.walk(statement)
-
-
-def _is_manifest(node: ast.stmt) -> bool:
-    return isinstance(node, ast.FunctionDef) and node.name == MANIFEST
+    yield from ast.walk(tree)
 
 
 def _client_literal(node: ast.expr) -> str | None:
@@ -123,7 +132,7 @@ def _operations(service: str) -> frozenset[str]:
 
 
 def scan(trees: Iterable[tuple[Path, ast.Module]]) -> tuple[set[tuple[str, str]], list[str]]:
-    """The ``(service, operation)`` calls in ``trees`` (manifests aside), and the calls whose service is unclear."""
+    """The ``(service, operation)`` calls in ``trees``, and the calls whose service is unclear."""
     trees = list(trees)
     services = {s for _, tree in trees for node in _code(tree) if (s := _client_literal(node))}
     calls: set[tuple[str, str]] = set()
@@ -160,27 +169,36 @@ def _static_calls() -> tuple[frozenset[tuple[str, str]], tuple[str, ...]]:
 # --- the runtime view under pytest-xdist ---------------------------------------------------------
 
 
-def runtime_problems(recorded: set[tuple[str, str]]) -> list[str]:
-    """What the calls recorded during a whole suite say: the policy must match, the static view must see them."""
+Recorded = set[tuple[str, str, str]]
+"""``(handler, service, operation)``: the handler of app.py the call ran under (``ANY_HANDLER`` if none)."""
+
+
+def runtime_problems(recorded: Recorded) -> list[str]:
+    """What the calls recorded during a whole suite say: the policies must match, each handler's must grant
+    what it did, and the static view must see every call."""
     from botocore import xform_name
 
-    found = problems(recorded)
+    calls = {(service, operation) for _, service, operation in recorded}
+    by_handler: dict[str, set[tuple[str, str]]] = {}
+    for handler, service, operation in recorded:
+        by_handler.setdefault(handler, set()).add((service, operation))
+    found = problems(calls) + handler_problems(by_handler)
     static, _ = static_calls()
-    unseen = sorted(f"{s}:{xform_name(o)}" for s, o in recorded if (s, xform_name(o)) not in static)
+    unseen = sorted(f"{s}:{xform_name(o)}" for s, o in calls if (s, xform_name(o)) not in static)
     if unseen:
         found.append(f"calls made at run time that the static scan (tests/policy_coverage.py) does not see: {unseen}")
     return found
 
 
-def save(worker: str, recorded: set[tuple[str, str]]) -> None:
+def save(worker: str, recorded: Recorded) -> None:
     CALLS_DIR.mkdir(parents=True, exist_ok=True)
     (CALLS_DIR / f"{worker}.json").write_text(json.dumps(sorted(recorded)))
 
 
-def load_all() -> set[tuple[str, str]]:
-    recorded: set[tuple[str, str]] = set()
+def load_all() -> Recorded:
+    recorded: Recorded = set()
     for path in CALLS_DIR.glob("*.json"):
-        recorded.update((service, operation) for service, operation in json.loads(path.read_text()))
+        recorded.update((handler, service, operation) for handler, service, operation in json.loads(path.read_text()))
     return recorded
 
 

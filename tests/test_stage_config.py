@@ -80,7 +80,8 @@ def test_per_function_settings_are_written_once_and_stages_hold_only_what_differ
     functions = {e.name for e in app.app.event_sources} | {f.name for f in app.app.pure_lambda_functions}
     assert set(CONFIG["lambda_functions"]) == functions
     for stage, settings in CONFIG["stages"].items():
-        assert "lambda_functions" not in settings, stage
+        # A stage's lambda_functions hold only each function's generated policy file (mcd_tools/iam_policy.py).
+        assert {k for f in settings.get("lambda_functions", {}).values() for k in f} <= {"iam_policy_file"}, stage
         assert not {"lambda_timeout", "lambda_memory_size", "reserved_concurrency"} & set(settings), stage
         assert settings["environment_variables"]["MCD_STAGE"] == stage
         assert settings["tags"] == {"mcd-stage": stage}
@@ -110,7 +111,8 @@ def test_stage_names_are_the_stacks() -> None:
     assert names.queue_url("slack_dlq") == "https://sqs.eu-west-1.amazonaws.com/111122223333/mcd-prod-slack-dlq"
     assert [names.queue_name(q) for q in stage_config.QUEUES] == [
         "mcd-prod-dispatch", "mcd-prod-dispatch-dlq", "mcd-prod-lookup", "mcd-prod-lookup-dlq", "mcd-prod-slack",
-        "mcd-prod-slack-dlq"]
+        "mcd-prod-slack-dlq", "mcd-prod-async-failed"]
+    assert names.queue_arn("async_failed_queue") == "arn:aws:sqs:eu-west-1:111122223333:mcd-prod-async-failed"
     assert names.archive_bucket == "mcd-prod-archive-111122223333-eu-west-1"
     assert (names.state_table, names.slack_secret, names.settings_ref) == (
         "mcd-prod-state", "mcd/prod/slack-webhook", "ssm:/mcd/prod/settings")
@@ -146,6 +148,26 @@ def test_local_routes_exist_for_chalice_local_and_tests_but_never_in_a_package_o
     assert not local_routes_wanted({"AWS_CHALICE_CLI_MODE": "true"}, ["chalice", "local"])
 
 
-def test_every_deployable_stage_expires_its_logs() -> None:
-    deployable = {name: stage for name, stage in CONFIG["stages"].items() if name != "local"}
-    assert deployable and all(stage.get("log_retention_in_days", 0) > 0 for stage in deployable.values())
+def test_the_local_stage_is_never_packaged_or_deployed() -> None:
+    from chalicelib.stage_config import building_the_local_stage
+
+    local = {"MCD_LOCAL_ROUTES": "1", "AWS_CHALICE_CLI_MODE": "true"}
+    assert building_the_local_stage(local, ["chalice", "package", "--stage", "local", "out"])
+    assert building_the_local_stage(local, ["chalice", "deploy", "--stage", "local"])
+    assert not building_the_local_stage(local, ["chalice", "local", "--stage", "local"])
+    assert not building_the_local_stage({"AWS_CHALICE_CLI_MODE": "true"}, ["chalice", "deploy", "--stage", "prod"])
+
+
+def test_every_function_of_every_stage_expires_its_logs() -> None:
+    """The stack creates each function's log group with a retention (infra/stack.yaml, LogRetentionDays); no
+    stage leaves it to Chalice's log_retention_in_days, which `chalice package --pkg-format terraform` refuses."""
+    from mcd_tools.stack_template import load_template, of_type, stack_resource
+
+    template = load_template()
+    for stage in CONFIG["stages"]:
+        groups = [stack_resource(template, group, stage, "eu-west-1", "111122223333")
+                  for group in of_type(template, "AWS::Logs::LogGroup")]
+        retention = {group["LogGroupName"]: int(group["RetentionInDays"]) for group in groups}
+        for function in CONFIG["lambda_functions"]:
+            assert retention.get(f"/aws/lambda/mcd-{stage}-{function}", 0) > 0, (stage, function)
+        assert "log_retention_in_days" not in CONFIG["stages"][stage]

@@ -62,20 +62,28 @@ def _app_topic(**variables: str) -> str:
     return proc.stdout.strip()
 
 
-def test_prod_package_has_no_api_and_the_generated_role(prod_package: tuple[dict[str, Any], list[str]]) -> None:
+def test_prod_package_has_no_api_and_a_scoped_role_per_function(prod_package: tuple[dict[str, Any], list[str]]) -> None:
+    from mcd_tools import iam_policy
+
     template, shipped = prod_package
     types = {r["Type"] for r in template["Resources"].values()}
     assert not [t for t in types if "Api" in t], f"the prod package must not contain API Gateway: {types}"
     functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == 9  # config_event is opt-in (MCD_CONFIG_VIA_EVENTBRIDGE)
+    assert len(functions) == 10
     for resource in functions.values():
         variables = resource["Properties"].get("Environment", {}).get("Variables", {})
         assert "MCD_LOCAL_ROUTES" not in variables
         assert resource["Properties"]["Runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
-    statements = template["Resources"]["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
-    assert "cloudtrail:LookupEvents" in actions and "secretsmanager:GetSecretValue" in actions
-    assert not {a for a in actions if a.endswith(("*", ":Delete*"))}
+        # Each function has a role of its own, with the policy generated for it (mcd_tools/iam_policy.py).
+        function = resource["Properties"]["Handler"].removeprefix("app.")
+        role = template["Resources"][resource["Properties"]["Role"]["Fn::GetAtt"][0]]
+        (policy,) = role["Properties"]["Policies"]
+        assert policy["PolicyDocument"] == iam_policy.policy(iam_policy.handlers()[function], "prod")
+        for statement in policy["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if "*" in resources:
+                assert set(statement["Action"]) <= set(iam_policy.WILDCARD_REASONS), (function, statement)
+    assert "DefaultRole" not in template["Resources"]
     assert "app.py" in shipped and "chalicelib/stages/lookup.py" in shipped
     assert not [name for name in shipped if name.startswith(("mcd_tools/", "tests/", "scripts/"))
                 or "devtools" in name], "developer tools are not shipped to Lambda"
@@ -114,8 +122,12 @@ def test_app_package_and_stack_agree_on_the_config_topic(tmp_path: Path,
     assert _subscribed_topic(_package(tmp_path / "existing", MCD_CONFIG_TOPIC=EXISTING_TOPIC)) == EXISTING_TOPIC
 
 
-def test_a_package_of_the_local_stage_has_no_api_either(tmp_path: Path) -> None:
-    """The local stage sets MCD_LOCAL_ROUTES for ``chalice local``; packaging it must not expose the routes."""
-    template = _package(tmp_path / "local", stage="local")
-    types = {r["Type"] for r in template["Resources"].values()}
-    assert not [t for t in types if "Api" in t], types
+def test_the_local_stage_cannot_be_packaged(tmp_path: Path) -> None:
+    """The local stage sets MCD_LOCAL_ROUTES for ``chalice local``: it never becomes a template or a deployment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCD_")}
+    chalice = Path(sys.executable).with_name("chalice")
+    proc = subprocess.run([str(chalice), "package", "--stage", "local", str(tmp_path / "local")], cwd=ROOT,
+                          env={**env, "AWS_DEFAULT_REGION": "eu-west-1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert "the local stage is for `chalice local` only" in proc.stderr + proc.stdout
+    assert not (tmp_path / "local" / "sam.json").exists()
