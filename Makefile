@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell sh scripts/find-python.sh)
 STAGE   ?= dev
 
-.PHONY: setup test lint demo bench clean deploy teardown
+.PHONY: setup test lint demo bench clean deploy teardown local package
 
 setup: $(STAMP)
 
@@ -22,16 +22,34 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	fi
 	@touch $(STAMP)
 
-lint: setup
+# checkov, the IaC scanner of `make lint` (offline: --skip-download, no API key), pins boto3 below the
+# project's, so it gets a venv of its own inside .venv; uv installs it in seconds, pip otherwise.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := $(VENV)/checkov
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+$(CHECKOV_STAMP): | $(STAMP)
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check uv 2>/dev/null && \
+	  $(CHECKOV_VENV)/bin/python -m uv pip install -q --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION) || \
+	  $(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+lint: setup $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check app.py chalicelib mcd_tools tests scripts
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/cfn-lint --include-checks I --regions us-east-1 eu-west-1 eu-central-1 -- infra/stack.yaml
+	$(VENV)/bin/cfn-lint --include-checks I --regions us-east-1 eu-west-1 eu-central-1 -- infra/stack.yaml infra/region.yaml
+	$(CHECKOV_VENV)/bin/checkov --directory infra --framework cloudformation --skip-download --quiet --compact
 
 test: setup lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 demo: setup
 	$(PY) -m mcd_tools.demo
+
+# chalice local on an embedded AWS, CloudTrail from examples/ and a Slack stand-in (docs/deployment.md). PORT=8000
+local: setup
+	$(VENV)/bin/chalice local --stage local --no-autoreload --port $(or $(PORT),8000)
 
 bench: setup
 	$(PY) -m mcd_tools.bench
@@ -42,6 +60,11 @@ deploy: setup
 
 teardown: setup
 	$(PY) scripts/deploy.py teardown --stage $(STAGE) $(ARGS)
+
+# docs/deployment.md, "Packaging": out/package-$(STAGE)/sam.json, or FORMAT=terraform for out/package-$(STAGE)-terraform/.
+# An existing Config topic: ARGS=--config-topic-arn=arn:aws:sns:...
+package: setup
+	$(PY) -m mcd_tools.package --stage $(STAGE) --format $(or $(FORMAT),sam) $(ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

@@ -73,17 +73,33 @@ def env_name(output_key: str) -> str:
 def deploy_stack(region: str, stage: str = "local") -> dict[str, str]:
     """Create the CloudFormation stack from ``infra/stack.yaml``; its outputs as environment variables.
 
-    The stack's alarms that moto's CloudFormation skips are put afterwards (``put_missing_alarms``).
+    The template goes in as ``TemplateURL``, uploaded to the stage's deploy-artifacts bucket as
+    ``scripts/deploy.py`` uploads it (it is over CloudFormation's TemplateBody limit). The stack's
+    alarms that moto's CloudFormation skips are put afterwards (``put_missing_alarms``).
     """
     import boto3
 
     cfn = boto3.client("cloudformation", region_name=region)
-    cfn.create_stack(StackName=f"mcd-{stage}", TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
+    cfn.create_stack(StackName=f"mcd-{stage}", TemplateURL=upload_template(region, stage),
                      Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}])
     cfn.get_waiter("stack_create_complete").wait(StackName=f"mcd-{stage}", WaiterConfig={"Delay": 1})
     stack = cfn.describe_stacks(StackName=f"mcd-{stage}")["Stacks"][0]
     put_missing_alarms(region, stage)
     return {env_name(o["OutputKey"]): o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def upload_template(region: str, stage: str = "local") -> str:
+    """``infra/stack.yaml`` put into ``mcd-<stage>-deploy-<account>-<region>`` (created if absent); its URL."""
+    import boto3
+
+    account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+    s3 = boto3.client("s3", region_name=region)
+    bucket = f"mcd-{stage}-deploy-{account}-{region}"
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **location)
+    s3.put_object(Bucket=bucket, Key="templates/stack.yaml", Body=(ROOT / "infra" / "stack.yaml").read_bytes())
+    return f"https://{bucket}.s3.{region}.amazonaws.com/templates/stack.yaml"
 
 
 def put_missing_alarms(region: str, stage: str = "local") -> list[str]:
@@ -126,6 +142,11 @@ def chalice_deploy(variables: dict[str, str], region: str, stage: str = "local")
     shutil.copytree(ROOT / "chalicelib", PROJECT_COPY / "chalicelib",
                     ignore=shutil.ignore_patterns("__pycache__", "devtools"))
     (PROJECT_COPY / ".chalice").mkdir(exist_ok=True)
+    # What an earlier run deployed is gone with its embedded AWS: a record of it would have chalice delete it.
+    shutil.rmtree(PROJECT_COPY / ".chalice" / "deployed", ignore_errors=True)
+    shutil.rmtree(PROJECT_COPY / ".chalice" / "policies", ignore_errors=True)  # each function's IAM policy
+    if (ROOT / ".chalice" / "policies").is_dir():
+        shutil.copytree(ROOT / ".chalice" / "policies", PROJECT_COPY / ".chalice" / "policies")
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     config["stages"][stage]["environment_variables"].pop("MCD_LOCAL_ROUTES", None)  # for `chalice local` only
     (PROJECT_COPY / ".chalice" / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -1,9 +1,11 @@
-"""``infra/stack.yaml`` read as data: its resources resolved for a stage, region and account.
+"""``infra/stack.yaml`` read as data: its resources resolved for a stage, region, account and parameters.
 
-A small resolver for the intrinsic functions the alarms and the dashboard use (``Fn::Sub``, ``Ref``,
-``Fn::GetAtt``), enough to turn each ``AWS::CloudWatch::Alarm`` into the PutMetricAlarm request it
-stands for (the CloudFormation properties are PutMetricAlarm's parameters). Used by the tests of the
-template and by the embedded AWS (``mcd_tools.embedded``), whose moto CloudFormation skips alarms.
+A small resolver for the intrinsic functions the template uses (``Fn::Sub``, ``Ref``, ``Fn::GetAtt``,
+``Fn::If`` with the template's conditions, ``Fn::Join``, ``Fn::Split``, ``AWS::NoValue``), enough to
+turn each ``AWS::CloudWatch::Alarm`` into the PutMetricAlarm request it stands for (the CloudFormation
+properties are PutMetricAlarm's parameters) and to read a policy or an encryption setting as a given
+set of parameters makes it. Used by the tests of the template and by the embedded AWS
+(``mcd_tools.embedded``), whose moto CloudFormation skips alarms and policies.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "stack.yaml"
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+NO_VALUE = "<AWS::NoValue>"
+"""What ``Ref AWS::NoValue`` resolves to: the key or list item holding it is left out."""
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -33,29 +37,73 @@ def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: r.get("Properties", {}) for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
-def resolve(value: Any, names: dict[str, str]) -> Any:
-    """``value`` with Fn::Sub, Ref and Fn::GetAtt replaced from ``names``, through lists and dicts.
+def resolve(value: Any, names: dict[str, Any], conditions: dict[str, bool] | None = None) -> Any:
+    """``value`` with its intrinsic functions replaced from ``names`` and ``conditions``, through lists and dicts.
 
     ``names`` maps a parameter, pseudo parameter or resource to its value (``Stage``, ``AWS::Region``,
-    ``HealthTopic``) and ``Logical.Attribute`` to an attribute (``DispatchQueue.QueueName``). A
-    ``${!x}`` in a Fn::Sub stays the literal ``${x}``. An unknown name raises KeyError.
+    ``HealthTopic``) and ``Logical.Attribute`` to an attribute (``DispatchQueue.QueueName``); ``conditions``
+    gives each condition's truth for ``Fn::If``. A ``${!x}`` in a Fn::Sub stays the literal ``${x}``; a key or
+    list item that resolves to ``AWS::NoValue`` is left out. An unknown name or condition raises KeyError.
     """
     if isinstance(value, list):
-        return [resolve(v, names) for v in value]
+        return [item for item in (resolve(v, names, conditions) for v in value) if item != NO_VALUE]
     if not isinstance(value, dict):
         return value
     if "Fn::Sub" in value:
         text, variables = value["Fn::Sub"], {}
         if isinstance(text, list):  # the long form: [text, {variable: value}]
-            text, variables = text[0], {k: str(resolve(v, names)) for k, v in text[1].items()}
+            text, variables = text[0], {k: str(resolve(v, names, conditions)) for k, v in text[1].items()}
         scope = {**names, **variables}
-        return _SUB_VARIABLE.sub(lambda m: scope[m.group(1)], text).replace("${!", "${")
+        return _SUB_VARIABLE.sub(lambda m: str(scope[m.group(1)]), text).replace("${!", "${")
     if "Ref" in value:
-        return names[value["Ref"]]
+        return NO_VALUE if value["Ref"] == "AWS::NoValue" else names[value["Ref"]]
     if "Fn::GetAtt" in value:
         attribute = value["Fn::GetAtt"]
         return names[attribute if isinstance(attribute, str) else ".".join(attribute)]
-    return {k: resolve(v, names) for k, v in value.items()}
+    if "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        return resolve(when_true if (conditions or {})[condition] else when_false, names, conditions)
+    if "Fn::Join" in value:
+        delimiter, items = value["Fn::Join"]
+        return delimiter.join(str(item) for item in resolve(items, names, conditions))
+    if "Fn::Split" in value:
+        delimiter, text = value["Fn::Split"]
+        return str(resolve(text, names, conditions)).split(delimiter)
+    resolved = {k: resolve(v, names, conditions) for k, v in value.items()}
+    return {k: v for k, v in resolved.items() if v != NO_VALUE}
+
+
+def parameter_values(template: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
+    """Every parameter's value: ``given``, else its default; a CommaDelimitedList as a list, as ``Ref`` gives it."""
+    values: dict[str, Any] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        value = str(given.get(name, spec.get("Default", "")))
+        values[name] = value.split(",") if spec.get("Type") == "CommaDelimitedList" else value
+    return values
+
+
+def condition_values(template: dict[str, Any], names: dict[str, Any]) -> dict[str, bool]:
+    """Every condition of the template, evaluated with ``names`` (``Fn::Equals``, ``Not``, ``And``, ``Or``)."""
+    definitions = template.get("Conditions", {})
+    known: dict[str, bool] = {}
+
+    def named(name: str) -> bool:
+        if name not in known:
+            known[name] = holds(definitions[name])
+        return known[name]
+
+    def holds(expression: dict[str, Any]) -> bool:
+        ((function, arguments),) = expression.items()
+        if function == "Condition":
+            return named(arguments)
+        if function == "Fn::Equals":
+            left, right = (resolve(argument, names) for argument in arguments)
+            return str(left) == str(right)
+        results = [holds(argument) for argument in arguments]
+        return {"Fn::Not": lambda: not results[0], "Fn::And": lambda: all(results),
+                "Fn::Or": lambda: any(results)}[function]()
+
+    return {name: named(name) for name in definitions}
 
 
 def health_topic_arn(stage: str, region: str, account: str, partition: str = "aws") -> str:
@@ -67,11 +115,46 @@ def resolved_names(template: dict[str, Any], stage: str, region: str, account: s
                    partition: str = "aws") -> dict[str, str]:
     """What Ref/GetAtt/Sub resolve to in ``stage`` for ``resolve``: the stage, the pseudo parameters, the
     health topic's ARN (``Ref HealthTopic``) and every queue's ``QueueName``."""
-    known = {"Stage": stage, "AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition}
+    known = {"Stage": stage, "AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition,
+             "AWS::URLSuffix": "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"}
     known["HealthTopic"] = health_topic_arn(stage, region, account, partition)
     for logical, props in of_type(template, "AWS::SQS::Queue").items():
         known[f"{logical}.QueueName"] = resolve(props["QueueName"], known)
     return known
+
+
+def stack_names(template: dict[str, Any], stage: str, region: str, account: str,
+                parameters: dict[str, str] | None = None, partition: str = "aws") -> dict[str, Any]:
+    """``resolved_names`` plus every parameter (``parameters``, else its default) and what a ``Ref`` or an
+    ``Arn`` of the stack's queues, topics, bucket and key gives (the key's id is ``stack-key``)."""
+    known: dict[str, Any] = {**resolved_names(template, stage, region, account, partition),
+                             **parameter_values(template, {**(parameters or {}), "Stage": stage})}
+    suffix = known["AWS::URLSuffix"]
+    for logical in of_type(template, "AWS::SQS::Queue"):
+        name = known[f"{logical}.QueueName"]
+        known[logical] = f"https://sqs.{region}.{suffix}/{account}/{name}"
+        known[f"{logical}.Arn"] = f"arn:{partition}:sqs:{region}:{account}:{name}"
+    for logical, props in of_type(template, "AWS::SNS::Topic").items():
+        known[logical] = f"arn:{partition}:sns:{region}:{account}:{resolve(props['TopicName'], known)}"
+    for logical, props in of_type(template, "AWS::S3::Bucket").items():
+        known[logical] = resolve(props["BucketName"], known)
+        known[f"{logical}.Arn"] = f"arn:{partition}:s3:::{known[logical]}"
+    for logical in of_type(template, "AWS::KMS::Key"):
+        known[logical] = "stack-key"
+        known[f"{logical}.Arn"] = f"arn:{partition}:kms:{region}:{account}:key/stack-key"
+    return known
+
+
+def stack_resource(template: dict[str, Any], logical: str, stage: str, region: str, account: str,
+                   parameters: dict[str, str] | None = None, partition: str = "aws") -> dict[str, Any] | None:
+    """The properties of resource ``logical`` as the stack creates it with ``parameters``; None if it is not
+    created (its condition is false)."""
+    names = stack_names(template, stage, region, account, parameters, partition)
+    conditions = condition_values(template, names)
+    resource = template["Resources"][logical]
+    if "Condition" in resource and not conditions[resource["Condition"]]:
+        return None
+    return resolve(resource.get("Properties", {}), names, conditions)
 
 
 def alarm_requests(template: dict[str, Any], stage: str, region: str, account: str,

@@ -20,7 +20,10 @@ class Archive:
     def put(self, key: str, body: str | bytes, *, metadata: dict[str, str] | None = None) -> None:
         data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body  # kept exactly as received
         safe = {k: "".join(c if " " <= c <= "~" else "_" for c in v[:512]) for k, v in (metadata or {}).items()}
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", Metadata=safe)
+        # A checksum, always: a bucket with Object Lock refuses uploads without one, and the Lambda runtime's
+        # boto3 may predate the versions that send one by default.
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", Metadata=safe,
+                            ChecksumAlgorithm="SHA256")
 
     def get_text(self, key: str, bucket: str | None = None) -> str:
         return read_object(self._s3, bucket or self.bucket, key)

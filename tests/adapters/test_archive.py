@@ -73,3 +73,13 @@ def test_corrupt_gzip_is_malformed_input(s3: Any, archive: Archive) -> None:
 def test_invalid_utf8_is_replaced_not_raised(archive: Archive) -> None:
     archive.put("latin.json", b'{"a": "caf\xe9"}')
     assert archive.get_text("latin.json") == '{"a": "caf\ufffd"}'
+
+
+def test_every_put_carries_a_checksum_as_object_lock_requires(s3: Any) -> None:
+    bucket = f"locked-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    Archive(s3, bucket).put("k.json", "{}")
+    head = s3.head_object(Bucket=bucket, Key="k.json", ChecksumMode="ENABLED")
+    assert head.get("ChecksumSHA256"), "the upload named its SHA-256"

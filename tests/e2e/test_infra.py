@@ -28,14 +28,21 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mcd_tools.stack_template import alarm_requests, load_template, of_type, resolve, resolved_names
+from mcd_tools.stack_template import (
+    alarm_requests,
+    load_template,
+    of_type,
+    resolve,
+    resolved_names,
+    stack_resource,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "stack.yaml"
 CONFIG = ROOT / ".chalice" / "config.json"
 REGION = "us-east-1"
 MOTO_ACCOUNT = "123456789012"
-TEMPLATE_BODY_LIMIT = 51_200  # bytes: deploy.py passes the template as TemplateBody, not from S3
+TEMPLATE_BODY_LIMIT = 51_200  # bytes: CloudFormation's cap on TemplateBody; deploy.py uploads a larger template
 
 
 def _load_deploy_script():
@@ -59,8 +66,9 @@ def moto_stack():
     """The stack created in moto with Stage=local: (outputs, client factory)."""
     with mock_aws(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
-        cfn = boto3.client("cloudformation", region_name=REGION)
-        outputs = deploy.deploy_stack(cfn, "local", {})
+        session = boto3.session.Session(region_name=REGION)
+        outputs = deploy.deploy_stack(session.client("cloudformation"), "local", {},
+                                      upload=deploy.template_uploader(session, "local"))
         yield outputs, lambda service: boto3.client(service, region_name=REGION)
 
 
@@ -79,6 +87,16 @@ def test_make_lint_runs_cfn_lint_with_informational_findings_in_three_regions():
     """cfn-lint runs once, in ``make lint`` (which ``make test`` runs first), strict: informational included."""
     lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "cfn-lint --include-checks I --regions us-east-1 eu-west-1 eu-central-1 -- infra/stack.yaml" in lint
+
+
+def test_make_lint_scans_infra_with_checkov_offline_and_every_skip_says_why_in_the_docs(template):
+    lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "checkov --directory infra --framework cloudformation --skip-download" in lint
+    skips = {(skip["id"], logical): skip.get("comment", "") for logical, resource in template["Resources"].items()
+             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+    assert skips and all(len(comment) >= 40 for comment in skips.values()), skips
+    documented = re.findall(r"^\| (CKV_AWS_\d+)[^|]*\| `(\w+)` \|", (ROOT / "docs" / "deployment.md").read_text(), re.M)
+    assert sorted(documented) == sorted(skips)
 
 
 def test_outputs_are_exactly_the_mapped_environment_variables(template):
@@ -109,7 +127,8 @@ def test_visibility_timeouts_exceed_the_consumers_timeouts_in_every_stage(templa
     config = json.loads(CONFIG.read_text())
     consumers = {"DispatchQueue": "dispatch", "LookupQueue": "lookup", "SlackQueue": "slack_send",
                  "DispatchDeadLetterQueue": "dl_retry", "LookupDeadLetterQueue": "dl_retry",
-                 "SlackDeadLetterQueue": "dl_retry"}
+                 "SlackDeadLetterQueue": "dl_retry", "AsyncFailedQueue": "dl_retry"}
+    assert set(consumers) == set(of_type(template, "AWS::SQS::Queue"))
     for queue, function in consumers.items():
         visibility = resources[queue]["Properties"]["VisibilityTimeout"]
         for stage in config["stages"]:
@@ -119,7 +138,7 @@ def test_visibility_timeouts_exceed_the_consumers_timeouts_in_every_stage(templa
         assert props["RedrivePolicy"]["maxReceiveCount"] == 5
         dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert resources[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 86_400
-        assert props["SqsManagedSseEnabled"] and resources[dlq]["Properties"]["SqsManagedSseEnabled"]
+    assert resources["AsyncFailedQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 86_400
 
 
 def test_work_queues_keep_messages_as_long_as_alerts_wait_for_slack(template):
@@ -136,8 +155,9 @@ def test_archive_bucket_is_private_encrypted_tls_only_and_expires(template):
     props = resources["ArchiveBucket"]["Properties"]
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
     assert len(props["PublicAccessBlockConfiguration"]) == 4
-    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    assert rule["SSEAlgorithm"] in ("AES256", "aws:kms")
+    default = stack_resource(template, "ArchiveBucket", "prod", REGION, MOTO_ACCOUNT)
+    (rule,) = default["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
     rules = {r.get("Prefix"): r for r in props["LifecycleConfiguration"]["Rules"]}
     assert rules["AWSLogs/"]["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
     assert template["Parameters"]["ArchiveRetentionDays"]["Default"] == 400
@@ -181,7 +201,7 @@ SUSTAINED_THROTTLE_PERIODS = 6
 def _app_functions() -> dict[str, int | None]:
     """Each Lambda function app.py declares (any ``@app.…`` decorator but ``route``) and its schedule in seconds.
 
-    ``config_event`` sits under an ``if`` (deployed only with MCD_CONFIG_VIA_EVENTBRIDGE=1); it is
+    ``config_event`` sits under an ``if`` (deployed unless MCD_CONFIG_VIA_EVENTBRIDGE=0); it is
     found all the same. ``watchdog`` (every 5 minutes, issue 13) is being added to app.py; until it
     is there it is expected explicitly, with no schedule read from app.py.
     """
@@ -216,8 +236,10 @@ def test_health_topic_is_the_output_and_accepts_only_the_stages_alarms(template)
     resources = template["Resources"]
     assert resources["HealthTopic"]["Properties"]["TopicName"] == {"Fn::Sub": "mcd-${Stage}-health"}
     assert template["Outputs"]["McdHealthTopic"]["Value"] == {"Ref": "HealthTopic"}
-    # Not KMS-encrypted on purpose: CloudWatch cannot publish to a topic under the AWS managed key alias/aws/sns.
-    assert "KmsMasterKeyId" not in resources["HealthTopic"]["Properties"]
+    # Never under the AWS managed key alias/aws/sns, which CloudWatch cannot use: the CMK or nothing.
+    assert "KmsMasterKeyId" not in stack_resource(template, "HealthTopic", "prod", REGION, MOTO_ACCOUNT)
+    encrypted = stack_resource(template, "HealthTopic", "prod", REGION, MOTO_ACCOUNT, {"KmsKeyMode": "create"})
+    assert encrypted["KmsMasterKeyId"] == f"arn:aws:kms:{REGION}:{MOTO_ACCOUNT}:key/stack-key"
     policy = resources["HealthTopicPolicy"]["Properties"]
     assert policy["Topics"] == [{"Ref": "HealthTopic"}]
     allow, deny = policy["PolicyDocument"]["Statement"]
@@ -252,7 +274,12 @@ def test_every_queue_has_its_dead_letter_and_oldest_message_alarms(template):
     names = resolved_names(template, "prod", REGION, MOTO_ACCOUNT)
     queue_alarms = {n for n, a in alarms.items() if a["Namespace"] == "AWS/SQS"}
     kinds = ("dlq-not-empty", "oldest-message")
-    assert queue_alarms == {f"mcd-prod-{q}-{kind}" for q in QUEUE_RESOURCES for kind in kinds}
+    assert queue_alarms == {f"mcd-prod-{q}-{kind}" for q in QUEUE_RESOURCES for kind in kinds} | {
+        "mcd-prod-async-failed-not-empty"}
+    async_failed = alarms["mcd-prod-async-failed-not-empty"]  # any event that failed all of Lambda's tries
+    assert async_failed["Dimensions"] == [{"Name": "QueueName", "Value": "mcd-prod-async-failed"}]
+    assert (async_failed["MetricName"], async_failed["Statistic"], async_failed["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible", "Maximum", 0)
     resources = template["Resources"]
     for queue, (main, dlq) in QUEUE_RESOURCES.items():
         assert resources[main]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
@@ -327,7 +354,8 @@ def test_dashboard_body_is_json_showing_the_metrics_queues_and_functions(templat
         return {line[3] for _, line in metrics if line[:2] == [namespace, metric]}
 
     queues = {f"mcd-prod-{q}" for q in QUEUE_RESOURCES}
-    assert dimension_values("AWS/SQS", "ApproximateNumberOfMessagesVisible") == queues | {f"{q}-dlq" for q in queues}
+    assert dimension_values("AWS/SQS", "ApproximateNumberOfMessagesVisible") == queues | {
+        f"{q}-dlq" for q in queues} | {"mcd-prod-async-failed"}
     assert dimension_values("AWS/SQS", "ApproximateAgeOfOldestMessage") == queues
     age_chart = next(c for c in charts.values() if "ApproximateAgeOfOldestMessage" in json.dumps(c["metrics"]))
     assert {a["value"] for a in age_chart["annotations"]["horizontal"]} == set(OLDEST_MESSAGE_SECONDS.values())
@@ -335,9 +363,42 @@ def test_dashboard_body_is_json_showing_the_metrics_queues_and_functions(templat
     assert dimension_values("AWS/Lambda", "Errors") == dimension_values("AWS/Lambda", "Throttles") == functions
 
 
-def test_template_fits_the_template_body_limit():
-    """scripts/deploy.py sends the template as TemplateBody, which CloudFormation caps at 51,200 bytes."""
-    assert len(TEMPLATE.read_bytes()) <= TEMPLATE_BODY_LIMIT
+def test_a_template_over_the_body_limit_goes_through_the_stages_artifacts_bucket(monkeypatch, capsys):
+    """CloudFormation caps TemplateBody at 51,200 bytes: a larger template is uploaded to the stage's own
+    deploy-artifacts bucket, created by the deploy (private, encrypted, versioned, TLS only) and deleted by
+    the teardown."""
+    assert deploy.TEMPLATE_BODY_LIMIT == TEMPLATE_BODY_LIMIT
+    assert deploy.template_source("small", None) == {"TemplateBody": "small"}
+    with pytest.raises(deploy.DeployError, match="over 51,200 bytes"):
+        deploy.template_source("x" * (TEMPLATE_BODY_LIMIT + 1), None)
+    monkeypatch.setattr(deploy, "TEMPLATE_BODY_LIMIT", 1_000)  # the upload path, however large the template is
+    monkeypatch.setattr(deploy, "run_chalice", lambda *args, **kwargs: None)
+    bucket = f"mcd-local-deploy-{MOTO_ACCOUNT}-{REGION}"
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        assert deploy.main(["deploy", "--stage", "local", "--stack-only", "--region", REGION]) == 0
+        s3 = boto3.client("s3", region_name=REGION)
+        (deny,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+        assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+        # moto ignores that condition (it cannot tell TLS) and so refuses every object request: lift it to look.
+        s3.delete_bucket_policy(Bucket=bucket)
+        (uploaded,) = s3.list_objects_v2(Bucket=bucket)["Contents"]
+        assert s3.get_object(Bucket=bucket, Key=uploaded["Key"])["Body"].read() == TEMPLATE.read_bytes()
+        blocked = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert set(blocked.values()) == {True} and len(blocked) == 4
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        assert deploy.main(["deploy", "--stage", "local", "--stack-only", "--region", REGION]) == 0  # bucket reused
+        assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 1  # an unchanged template is not re-sent
+        s3.delete_bucket_policy(Bucket=bucket)
+        assert deploy.main(["teardown", "--stage", "local", "--region", REGION]) == 0
+        assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        assert not boto3.client("cloudformation", region_name=REGION).list_stacks(
+            StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])["StackSummaries"]
+    printed = capsys.readouterr().out
+    assert f"over the TemplateBody limit: from s3://{bucket}/templates/stack-" in printed
+    assert f"deleted the deploy-artifacts bucket {bucket}" in printed
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,7 +498,9 @@ def test_deploy_checks_the_stack_and_writes_nothing_into_the_tree(capsys):
 
 def test_redeploy_updates_in_place(moto_stack):
     outputs, client = moto_stack
-    assert deploy.deploy_stack(client("cloudformation"), "local", {}) == outputs
+    session = boto3.session.Session(region_name=REGION)
+    assert deploy.deploy_stack(client("cloudformation"), "local", {},
+                               upload=deploy.template_uploader(session, "local")) == outputs
 
 
 def test_existing_config_topic_is_used_not_created_and_kept_on_redeploy():
@@ -445,14 +508,15 @@ def test_existing_config_topic_is_used_not_created_and_kept_on_redeploy():
         warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
         sns = boto3.client("sns", region_name=REGION)
         cfn = boto3.client("cloudformation", region_name=REGION)
+        upload = deploy.template_uploader(boto3.session.Session(region_name=REGION), "dev")
         topic = sns.create_topic(Name="aws-config-delivery")["TopicArn"]
-        outputs = deploy.deploy_stack(cfn, "dev", {"ConfigTopicArn": topic})
+        outputs = deploy.deploy_stack(cfn, "dev", {"ConfigTopicArn": topic}, upload=upload)
         assert outputs["McdConfigTopic"] == topic
         topics = sorted([topic, outputs["McdHealthTopic"]])  # the health topic is always the stack's own
         assert sorted(t["TopicArn"] for t in sns.list_topics()["Topics"]) == topics
         # Nothing given this time: the stack's current parameter values are kept (an empty
         # ConfigTopicArn would make the stack create its own topic).
-        assert deploy.deploy_stack(cfn, "dev", {}) == outputs
+        assert deploy.deploy_stack(cfn, "dev", {}, upload=upload) == outputs
         assert sorted(t["TopicArn"] for t in sns.list_topics()["Topics"]) == topics
 
 
@@ -480,7 +544,7 @@ class _UnchangedStack:
 
 def test_redeploy_of_an_unchanged_stack_is_tolerated(capsys):
     cfn = _UnchangedStack(OUTPUTS)
-    assert deploy.deploy_stack(cfn, "dev", {}) == OUTPUTS
+    assert deploy.deploy_stack(cfn, "dev", {}, upload=lambda body: "https://b.s3.eu-west-1.amazonaws.com/t") == OUTPUTS
     assert "stack mcd-dev is up to date" in capsys.readouterr().out
     (update,) = cfn.updates
     assert {p["ParameterKey"]: p["ParameterValue"] for p in update["Parameters"]} == {
@@ -580,3 +644,237 @@ def test_the_archive_is_versioned_unless_told_otherwise(template):
     assert bucket["VersioningConfiguration"]["Fn::If"][:2] == ["ArchiveVersioned", {"Status": "Enabled"}]
     assert all(rule.get("NoncurrentVersionExpiration") or "AbortIncompleteMultipartUpload" in rule
                for rule in bucket["LifecycleConfiguration"]["Rules"]), "old versions expire too"
+
+
+# ------------------------------------------------------------------------------------------------
+# Locked down (issue 14): log groups, the Config topic's policy, the optional CMK, Object Lock
+
+ACCOUNT = "111122223333"
+OTHER_ACCOUNT = "444455556666"
+CONFIG_SERVICE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+KEY_PATHS = {  # where each kind of resource holding data names its KMS key
+    "AWS::SQS::Queue": ("KmsMasterKeyId",),
+    "AWS::S3::Bucket": ("BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault",
+                        "KMSMasterKeyID"),
+    "AWS::DynamoDB::Table": ("SSESpecification", "KMSMasterKeyId"),
+    "AWS::SecretsManager::Secret": ("KmsKeyId",),
+    "AWS::SNS::Topic": ("KmsMasterKeyId",),
+    "AWS::Logs::LogGroup": ("KmsKeyId",),
+}
+
+
+def test_every_function_has_a_log_group_that_expires(template):
+    groups = [stack_resource(template, group, "prod", REGION, ACCOUNT)
+              for group in of_type(template, "AWS::Logs::LogGroup")]
+    assert {g["LogGroupName"] for g in groups} == {f"/aws/lambda/mcd-prod-{f}" for f in _app_functions()}
+    assert template["Parameters"]["LogRetentionDays"]["Default"] == 90
+    assert {g["RetentionInDays"] for g in groups} == {"90"}
+    dev = stack_resource(template, "IngestLogGroup", "dev", REGION, ACCOUNT, {"LogRetentionDays": "30"})
+    assert dev["RetentionInDays"] == "30"
+    # Chalice must not create them too: a stage's log_retention_in_days would, and `chalice package
+    # --pkg-format terraform` refuses it.
+    config = json.loads(CONFIG.read_text())
+    assert not any("log_retention_in_days" in settings for settings in (config, *config["stages"].values()))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_matches(principal: Any, request: dict[str, Any]) -> bool:
+    if principal in ("*", {"AWS": "*"}):
+        return True
+    if "Service" in principal:
+        return request.get("service") in _listed(principal["Service"])
+    arn = request.get("principal_arn")
+    return bool(arn) and any(p in (arn, arn.split(":")[4], f"arn:aws:iam::{arn.split(':')[4]}:root")
+                             for p in _listed(principal["AWS"]))
+
+
+def _conditions_hold(conditions: dict[str, Any], request: dict[str, Any]) -> bool:
+    """IAM's reading of these operators: any listed value matches; a key the request lacks holds only for the
+    negated operators."""
+    compare = {"StringEquals": str.__eq__, "StringNotEquals": str.__eq__, "ArnLike": fnmatch.fnmatchcase,
+               "ArnNotLike": fnmatch.fnmatchcase, "Bool": lambda value, expected: value == str(expected).lower()}
+    for operator, keys in conditions.items():
+        negated = "Not" in operator
+        for key, expected in keys.items():
+            value = request["keys"].get(key.lower())
+            if value is None:
+                if negated:
+                    continue
+                return False
+            if any(compare[operator](value, e) for e in _listed(expected)) == negated:
+                return False
+    return True
+
+
+def _decision(policy: dict[str, Any], request: dict[str, Any]) -> str:
+    """A resource policy's answer to a request: "deny" (explicit), "allow", or "none" (not allowed by it)."""
+    applying = [s for s in policy["Statement"] if request["action"] in _listed(s["Action"])
+                and _principal_matches(s["Principal"], request) and _conditions_hold(s.get("Condition", {}), request)]
+    return "deny" if any(s["Effect"] == "Deny" for s in applying) else "allow" if applying else "none"
+
+
+def _as_service(service: str, source_account: str, tls: bool = True) -> dict[str, Any]:
+    return {"action": "sns:Publish", "service": service, "keys": {"aws:sourceaccount": source_account,
+            "aws:principalservicename": service, "aws:securetransport": str(tls).lower()}}
+
+
+def _as_role(arn: str, action: str = "sns:Publish") -> dict[str, Any]:
+    return {"action": action, "principal_arn": arn, "keys": {
+        "aws:principalarn": arn, "aws:principalaccount": arn.split(":")[4], "aws:securetransport": "true"}}
+
+
+def test_only_aws_config_may_publish_to_the_config_topic(template):
+    def decide(request: dict[str, Any], **parameters: str) -> str:
+        properties = stack_resource(template, "ConfigTopicPolicy", "prod", REGION, ACCOUNT, parameters)
+        return _decision(properties["PolicyDocument"], request)
+
+    # AWS Config publishes with the recorder's role (here the service-linked role, docs/deployment.md step 1)
+    # and, if that is refused, as its service principal: both are allowed, neither is caught by the deny.
+    assert decide(_as_role(CONFIG_SERVICE_ROLE)) == decide(_as_service("config.amazonaws.com", ACCOUNT)) == "allow"
+    for intruder in ("role/Admin", "user/alice", "root", "role/mcd-prod-ingest", "role/config-recorder"):
+        assert decide(_as_role(f"arn:aws:iam::{ACCOUNT}:{intruder}")) == "deny", intruder
+    assert decide(_as_service("events.amazonaws.com", ACCOUNT)) == "deny"
+    assert decide(_as_service("config.amazonaws.com", ACCOUNT, tls=False)) == "deny"
+    # Another account's Config only when listed; a recorder role of one's own only when named.
+    assert decide(_as_service("config.amazonaws.com", OTHER_ACCOUNT)) == "none"
+    assert decide(_as_service("config.amazonaws.com", OTHER_ACCOUNT), ConfigPublisherAccounts=OTHER_ACCOUNT) == "allow"
+    recorder = f"arn:aws:iam::{OTHER_ACCOUNT}:role/config-recorder"
+    assert decide(_as_role(recorder), ConfigPublisherAccounts=OTHER_ACCOUNT) == "deny"
+    named = {"ConfigPublisherAccounts": OTHER_ACCOUNT,
+             "ConfigDeliveryRoleArns": f"arn:aws:iam::{OTHER_ACCOUNT}:role/config-*"}
+    assert decide(_as_role(recorder), **named) == decide(_as_role(CONFIG_SERVICE_ROLE), **named) == "allow"
+    # The account subscribes functions (chalice deploy); the policy exists only on the stack's own topic.
+    assert decide(_as_role(f"arn:aws:iam::{ACCOUNT}:role/deployer", "sns:Subscribe")) == "allow"
+    given = {"ConfigTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:mine"}
+    assert stack_resource(template, "ConfigTopicPolicy", "prod", REGION, ACCOUNT, given) is None
+
+
+def _dig(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        value = value[step] if isinstance(step, int) or step in value else None
+        if value is None:
+            return None
+    return value
+
+
+def test_every_resource_holding_data_is_encrypted_and_with_the_cmk_when_there_is_one(template):
+    existing = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    for parameters, key in (({"KmsKeyMode": "create"}, f"arn:aws:kms:{REGION}:{ACCOUNT}:key/stack-key"),
+                            ({"KmsKeyMode": "existing", "KmsKeyArn": existing}, existing),
+                            ({}, None)):
+        for logical, resource in template["Resources"].items():
+            if resource["Type"] not in KEY_PATHS:
+                continue
+            properties = stack_resource(template, logical, "prod", REGION, ACCOUNT, parameters)
+            named = _dig(properties, KEY_PATHS[resource["Type"]])
+            # AWS Config cannot publish to an encrypted topic: the Config topic never is.
+            assert named == (None if logical == "ConfigTopic" else key), (logical, parameters)
+    # Without a CMK, SSE all the same where AWS offers it to every publisher: SSE-SQS, SSE-S3, DynamoDB's
+    # AWS owned key, Secrets Manager's and CloudWatch Logs' own keys (the topics: see the health topic).
+    for queue in of_type(template, "AWS::SQS::Queue"):
+        assert stack_resource(template, queue, "prod", REGION, ACCOUNT)["SqsManagedSseEnabled"] is True
+    bucket = stack_resource(template, "ArchiveBucket", "prod", REGION, ACCOUNT, {"KmsKeyMode": "create"})
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["BucketKeyEnabled"] is True
+    assert "SqsManagedSseEnabled" not in stack_resource(template, "SlackQueue", "prod", REGION, ACCOUNT,
+                                                        {"KmsKeyMode": "create"})
+
+
+def test_a_created_key_rotates_and_serves_the_stages_roles_through_its_services_only(template):
+    assert template["Parameters"]["KmsKeyMode"]["Default"] == "none"
+    assert stack_resource(template, "StackKey", "prod", REGION, ACCOUNT) is None
+    key = stack_resource(template, "StackKey", "prod", REGION, ACCOUNT, {"KmsKeyMode": "create"})
+    assert key["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    assert statements["AccountAdministersThroughIam"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    roles = statements["StageRolesThroughTheStagesServices"]
+    assert "kms:*" not in roles["Action"] and not any("Grant" in action for action in roles["Action"])
+    assert roles["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ACCOUNT
+    assert set(roles["Condition"]["StringEquals"]["kms:ViaService"]) == {
+        f"{service}.{REGION}.amazonaws.com" for service in ("sqs", "s3", "dynamodb", "secretsmanager")}
+    patterns = roles["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    for role, may in (("mcd-prod", True), ("mcd-prod-lookup", True), ("mcd-dev-lookup", False),
+                      ("mcd-production", False)):
+        assert any(fnmatch.fnmatchcase(f"arn:aws:iam::{ACCOUNT}:role/{role}", p) for p in patterns) == may, role
+    logs = statements["CloudWatchLogsForTheStagesLogGroups"]
+    assert logs["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
+    context = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    for group in of_type(template, "AWS::Logs::LogGroup"):
+        name = stack_resource(template, group, "prod", REGION, ACCOUNT)["LogGroupName"]
+        assert fnmatch.fnmatchcase(f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}", context)
+    assert statements["CloudWatchAlarmsToTheHealthTopic"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert "config.amazonaws.com" not in json.dumps(key)  # the Config topic is never encrypted
+
+
+def test_object_lock_is_off_unless_asked_and_then_governance_on_a_versioned_archive(template):
+    default = stack_resource(template, "ArchiveBucket", "prod", REGION, ACCOUNT)
+    assert not {"ObjectLockEnabled", "ObjectLockConfiguration"} & set(default)
+    assert template["Parameters"]["ArchiveObjectLockDays"]["Default"] == 0
+    locked = stack_resource(template, "ArchiveBucket", "prod", REGION, ACCOUNT,
+                            {"ArchiveObjectLockDays": "30", "ArchiveVersioning": "false"})
+    assert locked["ObjectLockEnabled"] is True
+    assert locked["ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled",
+                                                 "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": "30"}}}
+    assert locked["VersioningConfiguration"] == {"Status": "Enabled"}  # Object Lock needs versioning
+    unversioned = stack_resource(template, "ArchiveBucket", "prod", REGION, ACCOUNT, {"ArchiveVersioning": "false"})
+    assert "VersioningConfiguration" not in unversioned
+
+
+def test_the_stack_with_its_own_key_deploys_into_moto():
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        session = boto3.session.Session(region_name=REGION)
+        cfn = session.client("cloudformation")
+        outputs = deploy.deploy_stack(cfn, "prod", {"KmsKeyMode": "create", "LogRetentionDays": "30"},
+                                      upload=deploy.template_uploader(session, "prod"))
+        key_id = cfn.describe_stack_resource(StackName="mcd-prod", LogicalResourceId="StackKey")[
+            "StackResourceDetail"]["PhysicalResourceId"]
+        sqs = session.client("sqs")
+        for output in ("McdDispatchQueueUrl", "McdSlackDlqUrl", "McdAsyncFailedQueueUrl"):
+            attributes = sqs.get_queue_attributes(QueueUrl=outputs[output], AttributeNames=["All"])["Attributes"]
+            assert attributes["KmsMasterKeyId"].endswith(key_id), output
+        health = session.client("sns").get_topic_attributes(TopicArn=outputs["McdHealthTopic"])["Attributes"]
+        assert health["KmsMasterKeyId"].endswith(key_id)
+        groups = session.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/mcd-prod-")["logGroups"]
+        assert len(groups) == len(_app_functions()) and {g["retentionInDays"] for g in groups} == {30}
+
+
+def test_teardown_of_an_archive_under_object_lock_stops_before_deleting_anything(monkeypatch, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    chalice_runs: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(deploy, "run_chalice", lambda *args, **kwargs: chalice_runs.append(args))
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        assert deploy.main(["deploy", "--stage", "dev", "--stack-only", "--region", REGION]) == 0
+        session = boto3.session.Session(region_name=REGION)
+        s3, bucket = session.client("s3"), f"mcd-dev-archive-{MOTO_ACCOUNT}-{REGION}"
+        assert deploy.object_lock_days(s3, bucket) == 0  # off by default
+        # What ArchiveObjectLockDays=30 creates (moto's CloudFormation ignores Object Lock).
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}})
+        s3.put_object(Bucket=bucket, Key="AWSLogs/123/Config/n.json", Body=b"{}")
+        assert deploy.object_lock_days(s3, bucket) == 30
+        assert deploy.main(["teardown", "--stage", "dev", "--region", REGION]) == 1
+        assert session.client("cloudformation").describe_stacks(StackName="mcd-dev")["Stacks"]
+        assert s3.list_object_versions(Bucket=bucket)["Versions"] and not chalice_runs
+        later = datetime.now(timezone.utc) + timedelta(days=31)
+        deploy.refuse_locked_archive(session, "dev", now=later)  # once the retention has passed, nothing stops it
+    error = capsys.readouterr().err
+    assert f"s3://{bucket} has S3 Object Lock (GOVERNANCE, 30 days)" in error and "deleted nothing" in error
+
+
+def test_a_log_group_outside_the_stack_stops_the_deploy_before_cloudformation_fails_on_it(capsys):
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+        logs = boto3.client("logs", region_name=REGION)
+        logs.create_log_group(logGroupName="/aws/lambda/mcd-dev-ingest")  # by Lambda, or an older chalice deploy
+        logs.create_log_group(logGroupName="/aws/lambda/mcd-devx-ingest")  # another stage's: no matter
+        assert deploy.main(["deploy", "--stage", "dev", "--stack-only", "--region", REGION]) == 1
+        assert "these exist outside it: /aws/lambda/mcd-dev-ingest. Delete them" in capsys.readouterr().err
+        logs.delete_log_group(logGroupName="/aws/lambda/mcd-dev-ingest")
+        assert deploy.main(["deploy", "--stage", "dev", "--stack-only", "--region", REGION]) == 0
+        assert deploy.main(["deploy", "--stage", "dev", "--stack-only", "--region", REGION]) == 0  # its own: fine

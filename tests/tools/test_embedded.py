@@ -32,7 +32,7 @@ def test_the_demo_story_runs_through_a_deployed_stack_and_leaves_nothing_running
         cloudwatch = boto3.client("cloudwatch", region_name=region)
         alarms = cloudwatch.describe_alarms(AlarmNamePrefix="mcd-local-", MaxRecords=100)["MetricAlarms"]
         wanted = alarm_requests(load_template(), "local", region, MOTO_ACCOUNT)
-        assert {a["AlarmName"] for a in alarms} == set(wanted) and len(alarms) == len(wanted) == 27
+        assert {a["AlarmName"] for a in alarms} == set(wanted) and len(alarms) == len(wanted) == 28
         assert all(a["AlarmActions"] == a["OKActions"] == [variables["MCD_HEALTH_TOPIC"]] for a in alarms)
         assert put_missing_alarms(region) == []  # a second call finds nothing missing
         cloudwatch.get_dashboard(DashboardName="mcd-local")
