@@ -1,7 +1,10 @@
 """``mcd doctor --stage STAGE [--region R] [--config-topic-arn ARN]``: check a deployed stage's whole chain.
 
 Reads the stage with the caller's credentials (boto3's default chain, which honours ``AWS_ENDPOINT_URL``)
-and prints a table: check | status (ok / FAIL / warn) | detail | fix. Exit code 0 when nothing FAILs,
+and prints a table: check | status (ok / FAIL / warn) | detail | fix. Besides the home region, each other enabled
+region must forward its Config changes, API calls and sign-ins to the home bus and record with AWS Config
+(``other_regions``; ``make deploy`` prints the same check), and each deployed asynchronous function must send the
+events it fails on to the stage's async-failed queue (its event invoke config). Exit code 0 when nothing FAILs,
 1 otherwise. Pure functions turn fetched facts into rows; a thin layer fetches them. Each check catches
 its own AWS errors: access denied is a ``warn`` (not checked, and the permission it needs), anything else
 a ``FAIL``. The Slack secret's value is never printed, only what it looks like.
@@ -14,6 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -21,10 +25,10 @@ from urllib.parse import urlsplit
 from chalicelib.adapters.secrets import SecretError, SecretReader
 from chalicelib.adapters.slack import WEBHOOK_HOSTS, usable_webhook_url
 from chalicelib.core.errors import ConfigurationError
-from chalicelib.core.partitions import GLOBAL_REGION
+from chalicelib.core.partitions import GLOBAL_REGION, partition_of_region
 from chalicelib.core.settings import Settings
-from chalicelib.stage_config import StageNames
-from chalicelib.stages.shared.queues import DEAD_LETTER_QUEUES
+from chalicelib.stage_config import ASYNC_FUNCTIONS, StageNames
+from chalicelib.stages.shared.queues import ASYNC_FAILED_QUEUE, DEAD_LETTER_QUEUES
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 IMPORTANT_TYPES = ("AWS::EC2::SecurityGroup", "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::S3::Bucket",
@@ -33,6 +37,10 @@ GLOBAL_TYPES = ("AWS::IAM::Role", "AWS::IAM::Policy")  # recorded only with incl
 ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
                  "AuthorizationErrorException")
 SIGNIN = ("aws.signin", "AWS Console Sign In via CloudTrail")
+# What every other region must forward to the home bus (infra/region.yaml): (an event source, detail-type).
+FORWARDED = {"Config changes": ("aws.config", "Config Configuration Item Change"),
+             "API calls": ("aws.ec2", "AWS API Call via CloudTrail"), "sign-ins": SIGNIN}
+ENABLED_REGION = ("opt-in-not-required", "opted-in")
 CONSUMERS = {"dispatch": "dispatch", "lookup": "lookup", "slack": "slack_send"}  # queue -> the function reading it
 Client = Callable[..., Any]
 
@@ -54,10 +62,23 @@ class Stage:
         return self.names.function_arn(function)
 
     @property
+    def home_bus(self) -> str:
+        n = self.names
+        return f"arn:{n.partition}:events:{n.region}:{n.account}:event-bus/default"
+
+    @property
     def deploy(self) -> str:
+        return f"make deploy STAGE={self.names.stage}{self._topic_args}"
+
+    @property
+    def package(self) -> str:
+        """What rebuilds a stage whose functions were deployed from ``make package`` (SAM or Terraform)."""
+        return f"make package STAGE={self.names.stage}{self._topic_args}"
+
+    @property
+    def _topic_args(self) -> str:
         own = self.config_topic == self.names.config_topic_arn
-        return f"make deploy STAGE={self.names.stage}" + (
-            "" if own else f" ARGS=--config-topic-arn={self.config_topic}")
+        return "" if own else f" ARGS=--config-topic-arn={self.config_topic}"
 
 
 # --- pure row builders ------------------------------------------------------------------------------------
@@ -143,11 +164,16 @@ def trail_rows(trails: list[dict], region: str) -> list[Row]:
 
 def forwards_signins(pattern: str | None) -> bool:
     """Whether an event pattern lets console sign-in events through (source and detail-type only)."""
+    return lets_through(pattern, *SIGNIN)
+
+
+def lets_through(pattern: str | None, source: str, detail_type: str) -> bool:
+    """Whether an event pattern lets events of ``source`` and ``detail_type`` through (those two keys only)."""
     try:
         document = json.loads(pattern or "{}")
     except ValueError:
         return False
-    for key, wanted in zip(("source", "detail-type"), SIGNIN):
+    for key, wanted in zip(("source", "detail-type"), (source, detail_type)):
         values = document.get(key) if isinstance(document, dict) else None
         if values is not None and not any(v == wanted or (isinstance(v, dict) and isinstance(v.get("prefix"), str)
                                                           and wanted.startswith(v["prefix"])) for v in values):
@@ -165,6 +191,69 @@ def rule_row(check: str, region: str, rules: Mapping[str, Mapping[str, Any]], ta
         return Row(check, FAIL, f"rule {name} is {rules[name].get('State')}",
                    f"aws events enable-rule --name {name} --region {region}")
     return Row(check, FAIL, f"no rule in {region} targets {target}", fix)
+
+
+def unforwarded(rules: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What of ``FORWARDED`` no enabled rule lets through; ``rules``: describe_rule answers of the forwarding rules."""
+    enabled = [r for r in rules.values() if str(r.get("State", "")).startswith("ENABLED")]
+    return [kind for kind, (source, detail_type) in FORWARDED.items()
+            if not any(lets_through(r.get("EventPattern"), source, detail_type) for r in enabled)]
+
+
+def region_row(region: str, missing: list[str], recorders: list[dict], stage: Stage) -> Row:
+    """One region other than home: ``missing`` from ``unforwarded``, ``recorders`` its recorder statuses."""
+    problems, fixes = [], []
+    if missing:
+        problems.append(f"no enabled rule forwards its {', '.join(missing)} to the default bus of {stage.names.region}")
+        fixes.append(f"{stage.deploy} (it deploys mcd-{stage.names.stage}-region in every enabled region), or "
+                     "the infra/region.yaml StackSet (docs/deployment.md, step 6)")
+    if not any(r.get("recording") for r in recorders):
+        problems.append("AWS Config is not recording there" if recorders else "no AWS Config recorder there")
+        fixes.append(f"aws configservice start-configuration-recorder --configuration-recorder-name "
+                     f"{recorders[0]['name']} --region {region}" if recorders else
+                     f"a recorder and a delivery channel in {region} (docs/deployment.md, step 1.3)")
+    if not problems:
+        return Row(f"region {region}", OK, f"forwards to {stage.names.region}; AWS Config is recording")
+    return Row(f"region {region}", FAIL, f"{'; '.join(problems)}: its changes never reach the detector",
+               "; ".join(fixes))
+
+
+def fold_regions(rows: list[Row], home: str) -> list[Row]:
+    """The regions' rows with the healthy ones folded into one: a problem per row, then how many are fine."""
+    good = sum(row.status == OK for row in rows)
+    summary = Row("other regions", OK, f"{good} other enabled region(s) forward to {home} and record with AWS "
+                  "Config" if rows else "no other enabled region")
+    return [*(row for row in rows if row.status != OK), *([summary] if good or not rows else [])]
+
+
+def destination_rows(configs: Mapping[str, Mapping[str, Any] | None], stage: Stage) -> list[Row]:
+    """``configs``: each deployed asynchronous function → its event invoke config (None: it has none).
+
+    A problem per row, then one row for the functions whose failed events reach the async-failed queue.
+    """
+    names, queue = stage.names, stage.names.queue_arn(ASYNC_FAILED_QUEUE)
+    fix = (f"{stage.deploy} (it sets each function's on-failure destination); a stage deployed from a package: "
+           f"{stage.package}, then deploy the package again")
+    if not configs:
+        return [Row("async destinations", FAIL, f"no asynchronous function of the stage is deployed (looked for "
+                    f"{', '.join(names.function_name(f) for f in ASYNC_FUNCTIONS)})", fix)]
+    rows, good = [], []
+    for function, config in configs.items():
+        name = names.function_name(function)
+        destination = (((config or {}).get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if destination == queue:
+            good.append(name)
+            continue
+        lost = "so an event it fails on is dropped after Lambda's retries"
+        detail = (f"{name} has no event invoke config, {lost}" if config is None else
+                  f"{name} has no on-failure destination, {lost}" if not destination else
+                  f"{name} sends the events it fails on to {destination}, not {names.queue_name(ASYNC_FAILED_QUEUE)}"
+                  ", which dl_retry drains")
+        rows.append(Row(f"async destination {function}", FAIL, detail, fix))
+    if good:
+        rows.append(Row("async destinations", OK, f"{len(good)} function(s) send failed events to "
+                        f"{names.queue_name(ASYNC_FAILED_QUEUE)}: {', '.join(good)}"))
+    return rows
 
 
 def secret_row(name: str, value: str | None, stage_name: str, problem: str = "") -> Row:
@@ -202,7 +291,7 @@ def dead_letter_fix(names: StageNames) -> str:
 
 def alarm_fix(alarm: str, names: StageNames) -> str:
     part = alarm.removeprefix(f"mcd-{names.stage}-")
-    if part.endswith("-dlq-not-empty"):
+    if part.endswith("-not-empty"):  # a dead-letter queue, or the async-failed queue
         return dead_letter_fix(names)
     subject = part.removesuffix("-oldest-message").removesuffix("-errors").removesuffix("-throttles")
     function = names.function_name(CONSUMERS.get(subject, subject))
@@ -226,11 +315,11 @@ def alarm_rows(alarms: list[tuple[str, str]], names: StageNames) -> list[Row]:
     return [*rows, Row("alarms", OK, f"{good} of {len(alarms)} alarm(s) OK")] if good else rows
 
 
-def queue_row(queue: str, count: int | None, stage: Stage) -> Row:
+def queue_row(queue: str, count: int | None, stage: Stage, waiting: str = "dead letter(s)") -> Row:
     if count is None:
         return Row(f"queue {queue}", FAIL, "does not exist", stage.deploy)
     if count:
-        return Row(f"queue {queue}", FAIL, f"{count} dead letter(s) waiting", dead_letter_fix(stage.names))
+        return Row(f"queue {queue}", FAIL, f"{count} {waiting} waiting", dead_letter_fix(stage.names))
     return Row(f"queue {queue}", OK, "empty")
 
 
@@ -302,18 +391,59 @@ def _rules(events: Any, *targets: str) -> dict[str, dict]:
 
 
 def _eventbridge(client: Client, stage: Stage) -> list[Row]:
-    home, n = stage.names.region, stage.names
-    bus = f"arn:{n.partition}:events:{home}:{n.account}:event-bus/default"
+    home, n, bus = stage.names.region, stage.names, stage.home_bus
+    fixes = {"config_event": f"{stage.deploy} without MCD_CONFIG_VIA_EVENTBRIDGE=0 (other regions' changes come "
+                             "this way)"}
     rows = [rule_row(f"eventbridge {fn}", home, _rules(client("events"), stage.function_arn(fn)),
-                     stage.function_arn(fn), stage.deploy) for fn in ("console_signin", "api_call")]
+                     stage.function_arn(fn), fixes.get(fn, stage.deploy))
+            for fn in ("config_event", "console_signin", "api_call")]
     signins = GLOBAL_REGION.get(n.partition, "us-east-1")  # where global sign-ins are delivered
     if signins != home:
         rules = {name: r for name, r in _rules(client("events", signins), bus).items()
                  if forwards_signins(r.get("EventPattern"))}
         rows.append(rule_row(f"eventbridge sign-ins ({signins})", signins, rules, bus,
-                             f"aws events put-rule --region {signins} --name mcd-forward-sign-ins --event-pattern file://"
-                             "sign-ins.json, then put-targets to the home bus (docs/direct-alerts.md#eventbridge)"))
+                             f"{stage.deploy} (it deploys mcd-{n.stage}-region in {signins}; docs/deployment.md, "
+                             "step 6)"))
     return rows
+
+
+def enabled_regions(ec2: Any, home: str) -> list[str]:
+    """The regions of ``home``'s partition the account may use (describe_regions without AllRegions lists those)."""
+    regions = ec2.describe_regions(AllRegions=False)["Regions"]
+    return sorted(r["RegionName"] for r in regions if r.get("OptInStatus", ENABLED_REGION[0]) in ENABLED_REGION
+                  and partition_of_region(r["RegionName"]) == partition_of_region(home))
+
+
+def other_regions(client: Client, stage: Stage) -> list[Row]:
+    """Each enabled region but home: does it forward to the home bus, does AWS Config record there."""
+    regions = [r for r in enabled_regions(client("ec2"), stage.names.region) if r != stage.names.region]
+    clients = {r: (client("events", r), client("config", r)) for r in regions}  # made here: not thread-safe
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(lambda r: _region(r, *clients[r], stage), regions))
+    return fold_regions(rows, stage.names.region)
+
+
+def _region(region: str, events: Any, config: Any, stage: Stage) -> Row:
+    try:
+        missing = unforwarded(_rules(events, stage.home_bus))
+    except Exception as error:  # access denied: often a region an organization policy denies
+        return error_row(f"region {region}", "events", error)
+    try:
+        recorders = config.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]
+    except Exception as error:
+        return error_row(f"region {region}", "config", error)
+    return region_row(region, missing, recorders, stage)
+
+
+def _destinations(client: Client, stage: Stage) -> list[Row]:
+    """The event invoke config of each asynchronous function deployed (``config_event`` may be turned off)."""
+    lam, configs = client("lambda"), {}
+    for function in ASYNC_FUNCTIONS:
+        name = stage.names.function_name(function)
+        if _unless(("ResourceNotFoundException",), lambda n=name: lam.get_function_configuration(FunctionName=n)):
+            configs[function] = _unless(("ResourceNotFoundException",),
+                                        lambda n=name: lam.get_function_event_invoke_config(FunctionName=n))
+    return destination_rows(configs, stage)
 
 
 def _secret(client: Client, stage: Stage) -> list[Row]:
@@ -348,18 +478,22 @@ def _alarms(client: Client, stage: Stage) -> list[Row]:
 def _queues(client: Client, stage: Stage) -> list[Row]:
     sqs, rows = client("sqs"), []
     keys = [f"ApproximateNumberOfMessages{k}" for k in ("", "NotVisible", "Delayed")]
-    for queue in DEAD_LETTER_QUEUES:
+    waiting = {ASYNC_FAILED_QUEUE: "failed event(s)"}  # events Lambda gave up on, which dl_retry runs again
+    for queue in (*DEAD_LETTER_QUEUES, ASYNC_FAILED_QUEUE):
         name = stage.names.queue_name(queue)
         found = _unless(("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"),
                         lambda n=name: sqs.get_queue_url(QueueName=n))
         attributes = found and sqs.get_queue_attributes(QueueUrl=found["QueueUrl"], AttributeNames=keys)["Attributes"]
-        rows.append(queue_row(name, None if found is None else sum(int(attributes.get(k, 0)) for k in keys), stage))
+        count = None if found is None else sum(int(attributes.get(k, 0)) for k in keys)
+        rows.append(queue_row(name, count, stage, waiting.get(queue, "dead letter(s)")))
     return rows
 
 
 CHECKS = (("config", "config", _config), ("sns config topic", "sns", _sns), ("cloudtrail", "cloudtrail", _trails),
-          ("eventbridge", "events", _eventbridge), ("slack secret", "secretsmanager", _secret),
-          ("settings", "ssm", _settings), ("alarms", "cloudwatch", _alarms), ("queues", "sqs", _queues))
+          ("eventbridge", "events", _eventbridge), ("other regions", "ec2", other_regions),
+          ("async destinations", "lambda", _destinations),
+          ("slack secret", "secretsmanager", _secret), ("settings", "ssm", _settings),
+          ("alarms", "cloudwatch", _alarms), ("queues", "sqs", _queues))
 
 
 def diagnose(stage: str, region: str, config_topic_arn: str = "", session: Any = None) -> list[Row]:
