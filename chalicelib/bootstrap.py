@@ -28,6 +28,7 @@ from chalicelib.stage_config import (
     invocation_budget,
     invoked_function_arn,
 )
+from chalicelib.stages.shared.queues import ASYNC_FAILED_QUEUE
 
 if TYPE_CHECKING:
     from chalicelib.adapters.archive import Archive
@@ -43,6 +44,7 @@ log = logging.getLogger("mcd.bootstrap")
 
 DEFAULT_SETTINGS_FILE = Path(__file__).with_name("default_settings.json")
 SETTINGS_TTL_SECONDS = 60
+ASYNC_FAILED_VARIABLE = "MCD_ASYNC_FAILED_QUEUE_URL"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class Environment:
     settings_ref: str
     budget_seconds: float = DEFAULT_BUDGET_SECONDS
     stage: str = ""
+    async_failed_queue_url: str = ""
+    """Lambda's on-failure destination, drained by ``dl_retry``. Derived with the stage; without a stage only
+    ``MCD_ASYNC_FAILED_QUEUE_URL`` sets it, and empty means none (resources made by hand before it existed)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], function_arn: str = "") -> Environment:
@@ -113,6 +118,8 @@ class Environment:
             slack_secret=optional("MCD_SLACK_SECRET", lambda n: n.slack_secret),
             settings_ref=optional("MCD_SETTINGS", lambda n: n.settings_ref),
             stage=stage,
+            async_failed_queue_url=(pick(ASYNC_FAILED_VARIABLE, lambda n: n.queue_url(ASYNC_FAILED_QUEUE))
+                                    if names is not None else environ.get(ASYNC_FAILED_VARIABLE, "").strip()),
         )
 
 
@@ -154,6 +161,8 @@ class Deps:
         from chalicelib.adapters.queues import Queue
 
         url = getattr(self.env, f"{name}_url")
+        if not url:
+            raise ConfigurationError(f"this environment has no {name} (set MCD_{name.upper()}_URL or {STAGE_VARIABLE})")
         return self._memo(f"queue:{name}", lambda: Queue(self.clients.client("sqs"), url))
 
     @property

@@ -29,6 +29,7 @@ from chalicelib.bootstrap import Deps, Environment
 # As infra/stack.yaml and mcd_tools.sandbox (checked by tests/test_memory_deps.py).
 VISIBILITY_TIMEOUTS = {"dispatch": 180, "lookup": 360, "slack": 180}
 DLQ_VISIBILITY_TIMEOUT = 30
+ASYNC_FAILED_VISIBILITY_TIMEOUT = 180
 RETENTION_SECONDS = 14 * DAY
 
 
@@ -49,7 +50,8 @@ def memory_environment(home_region: str = "us-east-1", *, slack_secret: str = "m
                        slack_secret=slack_secret, settings_ref="", **names)
 
 
-_QUEUE_NAMES = ("dispatch_queue", "dispatch_dlq", "lookup_queue", "lookup_dlq", "slack_queue", "slack_dlq")
+_QUEUE_NAMES = ("dispatch_queue", "dispatch_dlq", "lookup_queue", "lookup_dlq", "slack_queue", "slack_dlq",
+                "async_failed_queue")
 
 
 class MemoryDeps(Deps):
@@ -131,5 +133,9 @@ def _queues(clock: ManualClock) -> dict[str, MemoryQueue]:
         queues[f"{stage}_dlq"] = dlq
         queues[f"{stage}_queue"] = MemoryQueue(f"{stage}_queue", clock, visibility_timeout=hidden_for,
                                                dead_letter=dlq, max_receive_count=MAX_RECEIVE_COUNT,
+                                               retention_seconds=RETENTION_SECONDS)
+    # Lambda's on-failure destination: no redrive of its own (dl_retry bounds its tries by the receive count).
+    queues["async_failed_queue"] = MemoryQueue("async_failed_queue", clock,
+                                               visibility_timeout=ASYNC_FAILED_VISIBILITY_TIMEOUT,
                                                retention_seconds=RETENTION_SECONDS)
     return queues

@@ -6,6 +6,11 @@ Manager, SSM), a file-backed CloudTrail ``LookupEvents`` (``fake_cloudtrail``) a
 standing in for Slack. The clock (time-machine) starts at the scenario's ``start``; deliveries are
 invoked at their ``at``; the schedules fire every simulated minute; waits inside the code (rate
 limits, pacing) advance the clock instead of sleeping. A 3-hour scenario runs in seconds.
+
+Asynchronous deliveries (SNS, EventBridge, CloudWatch Logs) fail as on Lambda: a handler that raises is
+invoked twice more, then Lambda's destination record of the event goes to the async-failed queue (its
+on-failure destination, ``scripts/deploy.py``), where ``dl_retry`` runs it again or keeps it (D26). Resources
+without that queue drop the event, as Lambda does without a destination.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import json
 import logging
 import os
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from chalicelib.core.partitions import partition_of_region
 from chalicelib.core.timeutil import iso, parse_time
 
 log = logging.getLogger("mcd.replay")
@@ -32,6 +39,10 @@ OUTCOME_KEYS = ("kind", "at", "resource_type", "resource_id", "resource_name", "
                 "reason", "signin", "event_name", "account", "region", "outcome_id", "revision")
 DL_RETRY_EVERY_MINUTES = 10
 ASYNC_RETRIES = 2
+STAGE = "replay"
+"""The Chalice stage the handlers run in: a function is ``<app>-replay-<handler>``, as ``chalice deploy`` names it."""
+MAX_RECORD_BYTES = 262_144
+"""An SQS message's limit: Lambda leaves the event out of a destination record that would pass it."""
 
 
 class ScenarioError(ValueError):
@@ -88,9 +99,6 @@ def run(scenario: dict[str, Any], *, prepare: Callable[[Any], None] | None = Non
     are created for the run. With one (the stage environment of a deployed stack, e.g. in a moto server
     reached through ``AWS_ENDPOINT_URL``), the run uses those deployed resources.
     """
-    # Scenarios may deliver Config changes through EventBridge: register that optional handler. This
-    # must happen before app is first imported (decorators run at import).
-    os.environ.setdefault("MCD_CONFIG_VIA_EVENTBRIDGE", "1")
     import app  # noqa: F401  (Chalice attaches a log handler to the "mcd" logger on import)
     from mcd_tools.sandbox import fake_credentials
 
@@ -122,6 +130,7 @@ class _Run:
         self.traveller = traveller
         self.errors: list[str] = []
         self.account = _scenario_account(scenario)
+        self.gave_up = 0  # events Lambda gave up on: each has a request id of its own
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time(), tz=self.start.tzinfo)
@@ -179,7 +188,8 @@ class _Run:
             self.deps, self.standin, self.trail = deps, standin, trail
             if prepare:
                 prepare(self)
-            with Client(app_module.app, stage_name="replay",
+            self.app_name = app_module.app.app_name
+            with Client(app_module.app, stage_name=STAGE,
                         project_dir=str(Path(app_module.__file__).resolve().parent)) as client:
                 self._timeline(client)
         finally:
@@ -259,7 +269,7 @@ class _Run:
             env = self.deps.env
             names = {url.rsplit("/", 1)[-1] for url in (
                 env.dispatch_queue_url, env.dispatch_dlq_url, env.lookup_queue_url, env.lookup_dlq_url,
-                env.slack_queue_url, env.slack_dlq_url)}
+                env.slack_queue_url, env.slack_dlq_url, env.async_failed_queue_url) if url}
             due_by = tick.timestamp() * 1000
             seen = 0
             for regions in sqs_backends.values():
@@ -292,6 +302,7 @@ class _Run:
             self.errors.append(f"unknown delivery via {via!r}")
 
     def _invoke(self, client: Any, name: str, event: Any, retries: int) -> None:
+        failure: BaseException | None = None
         for attempt in range(retries + 1):
             try:
                 client.lambda_.invoke(name, event)
@@ -300,6 +311,25 @@ class _Run:
                 message = f"{name} failed (attempt {attempt + 1}): {type(error).__name__}: {error}"
                 log.warning(message)
                 self.errors.append(message[:500])
+                failure = error
+        if retries and failure is not None:  # an asynchronous event (the schedules' next tick does their work)
+            self._give_up(name, event, failure, retries + 1)
+
+    def _give_up(self, name: str, event: Any, error: BaseException, invokes: int) -> None:
+        """What Lambda does after the last try of an asynchronous event: the record to the on-failure destination."""
+        url = self.deps.env.async_failed_queue_url
+        if not url:
+            self.errors.append(f"{name}: no async-failed queue, the event is dropped after {invokes} tries")
+            return
+        self.gave_up += 1
+        function = f"arn:{partition_of_region(self.home)}:lambda:{self.home}:{self.account}:function:" \
+                   f"{self.app_name}-{STAGE}-{name}"
+        request_id = str(uuid.UUID(hashlib.sha256(f"{function}:{self.gave_up}".encode()).hexdigest()[:32]))
+        body = destination_record(function, event, error, request_id, self.now(), invokes)
+        try:
+            self.deps.clients.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+        except Exception as failed:
+            self.errors.append(f"{name}: the destination record was not sent: {type(failed).__name__}: {failed}"[:500])
 
     def _sns_event(self, delivery: dict[str, Any]) -> dict[str, Any]:
         message = delivery.get("message")
@@ -317,6 +347,31 @@ class _Run:
                 "MessageAttributes": {},
             },
         }]}
+
+
+def destination_record(function_arn: str, event: Any, error: BaseException, request_id: str, at: datetime,
+                       invokes: int) -> str:
+    """Lambda's record of an asynchronous event that failed ``invokes`` times, as its on-failure destination gets it.
+
+    The error is what Lambda's Python runtime reports for an unhandled exception; the event is left out when the
+    record would not fit in an SQS message.
+    """
+    frames = traceback.format_list(traceback.extract_tb(error.__traceback__)[-10:])
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "timestamp": f"{at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z",
+        "requestContext": {"requestId": request_id, "functionArn": f"{function_arn}:$LATEST",
+                           "condition": "RetriesExhausted", "approximateInvokeCount": invokes},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__, "requestId": request_id,
+                            "stackTrace": [frame.rstrip("\n") for frame in frames]},
+    }
+    body = json.dumps(record)
+    if len(body.encode()) > MAX_RECORD_BYTES:
+        del record["requestPayload"]
+        body = json.dumps(record)
+    return body
 
 
 def _eventbridge_target(event: dict[str, Any]) -> str | None:

@@ -187,6 +187,7 @@ def replay(scenario: dict[str, Any], secrets: dict[str, str] | None = None) -> M
     from chalicelib.stages.deliver import slack_send
     from chalicelib.stages.dispatch import dispatch
     from chalicelib.stages.lookup import lookup
+    from chalicelib.stages.reruns import RERUNS
     from mcd_tools.replay import ASYNC_RETRIES, DL_RETRY_EVERY_MINUTES, _final_outcomes
 
     start, end = parse_time(scenario["start"]), parse_time(scenario["end"])
@@ -206,17 +207,11 @@ def replay(scenario: dict[str, Any], secrets: dict[str, str] | None = None) -> M
             while deliveries and (parse_time(deliveries[0]["at"]) or start) <= tick:
                 delivery = deliveries.pop(0)
                 _move_to(deps, parse_time(delivery["at"]) or start)
-                handler = _handler(delivery)
-                for _ in range(ASYNC_RETRIES + 1):
-                    try:
-                        handler(deps)
-                        break
-                    except Exception:  # Lambda retries a failed asynchronous invocation
-                        continue
+                _invoke(deps, *_handler(delivery), ASYNC_RETRIES + 1)
             _move_to(deps, tick)
             stages = [dispatch, lookup, slack_send]
             if tick.minute % DL_RETRY_EVERY_MINUTES == 0:
-                stages.insert(2, dl_retry)
+                stages.insert(2, lambda d: dl_retry(d, RERUNS))
             for stage in stages:
                 stage(deps)
             tick += timedelta(minutes=1)
@@ -226,8 +221,24 @@ def replay(scenario: dict[str, Any], secrets: dict[str, str] | None = None) -> M
     return MemoryReplay(_final_outcomes(capture.records), deps.slack.delivered(), deps)
 
 
-def _handler(delivery: dict[str, Any]) -> Any:
-    """What app.py's handler for ``delivery`` does, as a function of the ``Deps`` (as ``mcd replay`` routes it)."""
+def _invoke(deps: MemoryDeps, function: str, event: Any, handler: Any, tries: int) -> None:
+    """Lambda's asynchronous invocation: ``tries`` attempts, then the destination record to the async-failed queue."""
+    from mcd_tools.replay import destination_record
+
+    for attempt in range(1, tries + 1):
+        try:
+            handler(deps)
+            return
+        except Exception as error:  # Lambda retries a failed asynchronous invocation
+            if attempt == tries:
+                arn = f"arn:aws:lambda:{deps.env.home_region}:123456789012:function:mcd-replay-{function}"
+                deps.queue("async_failed_queue").send(destination_record(arn, event, error, str(uuid.uuid4()),
+                                                                         deps.now(), tries))
+
+
+def _handler(delivery: dict[str, Any]) -> tuple[str, Any, Any]:
+    """The function of app.py ``delivery`` invokes, its event, and what it does with it as a function of the
+    ``Deps`` (as ``mcd replay`` routes it)."""
     from chalicelib.stages.direct import direct
     from chalicelib.stages.ingest import config_event_as_sns, ingest
 
@@ -236,16 +247,18 @@ def _handler(delivery: dict[str, Any]) -> Any:
         message = delivery["message"]
         text = message if isinstance(message, str) else json.dumps(message)
         event = sns_event(text, str(uuid.UUID(hashlib.sha256(text.encode()).hexdigest()[:32])))
-        return lambda deps: ingest(event, deps)
+        return "ingest", event, lambda deps: ingest(event, deps)
     if via == "cloudwatch_logs":
         data = base64.b64encode(gzip.compress(json.dumps(delivery.get("logs") or {}).encode())).decode()
-        return lambda deps: direct({"awslogs": {"data": data}}, deps, "cloudwatch_logs")
+        return "cloudwatch_logs", {"awslogs": {"data": data}}, lambda deps: direct({"awslogs": {"data": data}}, deps,
+                                                                                   "cloudwatch_logs")
     event = delivery.get("event") or {}
     if via == "eventbridge" and event.get("detail-type") == "Config Configuration Item Change":
-        return lambda deps: ingest(config_event_as_sns(event), deps)
+        return "config_event", event, lambda deps: ingest(config_event_as_sns(event), deps)
     if via == "eventbridge" and event.get("detail-type") in ("AWS Console Sign In via CloudTrail",
                                                               "AWS API Call via CloudTrail"):
-        return lambda deps: direct(event, deps, "eventbridge")
+        function = "console_signin" if event.get("detail-type") == "AWS Console Sign In via CloudTrail" else "api_call"
+        return function, event, lambda deps: direct(event, deps, "eventbridge")
     raise AssertionError(f"the memory replay cannot deliver {via!r} {event.get('detail-type')!r}")
 
 

@@ -37,6 +37,7 @@ def test_a_function_derives_every_name_from_its_stage_and_context() -> None:
         settings_ref="ssm:/mcd/prod/settings",
         budget_seconds=45,
         stage="prod",
+        async_failed_queue_url="https://sqs.eu-west-1.amazonaws.com/111122223333/mcd-prod-async-failed",
     )
     # The region of the ARN stands in for AWS_REGION; MCD_ACCOUNT_ID for the ARN (chalice local).
     assert Environment.from_env({"MCD_STAGE": "prod"}, ARN).home_region == "eu-west-1"
@@ -59,6 +60,11 @@ def test_without_a_stage_nothing_is_derived_as_before() -> None:
     given = {v: f"value-of-{v}" for v in RESOURCE_VARIABLES}
     env = Environment.from_env(given, ARN)
     assert (env.slack_secret, env.settings_ref, env.stage) == ("", "", "")  # default settings, no default secret
+    assert env.async_failed_queue_url == "", "resources made by hand before the async-failed queue: none"
+    with pytest.raises(ConfigurationError, match=r"no async_failed_queue .*MCD_ASYNC_FAILED_QUEUE_URL"):
+        Deps(env, clients=SimpleNamespace()).queue("async_failed_queue")
+    given["MCD_ASYNC_FAILED_QUEUE_URL"] = "value-of-async"
+    assert Environment.from_env(given, ARN).async_failed_queue_url == "value-of-async"
     for missing in RESOURCE_VARIABLES:
         with pytest.raises(ConfigurationError, match=f"{missing} is not set, nor MCD_STAGE"):
             Environment.from_env({k: v for k, v in given.items() if k != missing})

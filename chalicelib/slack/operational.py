@@ -23,7 +23,9 @@ QUEUE_LABELS = {
     "dispatch_queue": "Config notification (dispatch)",
     "lookup_queue": "attribution job (lookup)",
     "slack_queue": "Slack alert not delivered",
+    "async_failed_queue": "event a function failed on (async-failed)",
 }
+"""Source queue (``stages.shared.queues``: ``dead_letter`` alerts' ``extra["queue"]``) → what a person reads."""
 MAX_LINES = 15
 _REASON_CHARS = 160
 

@@ -1,14 +1,16 @@
 """Nothing ends unseen: every stored dead letter is alerted once (digested), its change still reported,
-and an operational alert that cannot be delivered never loops (issue 11, part 5)."""
+and an operational alert that cannot be delivered never loops (issue 11, part 5). An event Lambda gave up on
+reaches the async-failed queue as its destination record and is run again, or kept (issue 14)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_pipeline import ACCOUNT, CAPTURE, START, World, sg_notification, trail_entry
+from test_pipeline import ACCOUNT, CAPTURE, START, World, sg_notification, sns_event, trail_entry
 from test_pipeline import world as world  # the fixture, re-exported
 
 from chalicelib.core.outcomes import DEAD_LETTER, Outcome
@@ -16,6 +18,7 @@ from chalicelib.slack.operational import render_operational
 from chalicelib.slack.render import check_limits
 from chalicelib.stages import dead_letters
 from chalicelib.stages import deliver as delivery
+from chalicelib.stages.reruns import RERUNS
 from mcd_tools.replay import run
 
 PERMANENT = {"mcd-permanent": {"DataType": "String", "StringValue": "true"}}
@@ -183,3 +186,67 @@ def test_the_replay_never_shows_operational_alerts_as_outcomes() -> None:
     result = run(scenario)
     assert result.outcomes == []
     assert len(result.slack) == 1 and "dead letter" in json.dumps(result.slack[0]["payload"])
+
+
+# --- Lambda's on-failure destination (issue 14): nothing is lost between AWS and the first queue ---------
+
+
+def async_failed_queue(world: World) -> str:
+    """The stage's async-failed queue in moto, as infra/stack.yaml makes it (the sandbox predates it)."""
+    url = world.aws.client("sqs").create_queue(QueueName="mcd-test-async-failed",
+                                               Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    world.deps.env = replace(world.deps.env, async_failed_queue_url=url)
+    return url
+
+
+def destination_record(function: str, payload: dict[str, Any] | None, request_id: str) -> str:
+    """What Lambda sends to an SQS on-failure destination after an event failed three times."""
+    record: dict[str, Any] = {
+        "version": "1.0", "timestamp": "2024-05-01T12:00:41.220Z",
+        "requestContext": {"requestId": request_id, "condition": "RetriesExhausted", "approximateInvokeCount": 3,
+                           "functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}:$LATEST"},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "1 SNS record(s) not ingested (Lambda retries them): EndpointConnection"
+                                            "Error: Could not connect to the endpoint URL", "errorType": "RuntimeError",
+                            "requestId": request_id, "stackTrace": ["  File \"/var/task/app.py\", line 51"]},
+    }
+    if payload is not None:  # Lambda leaves the event out of records over 256 KB
+        record["requestPayload"] = payload
+    return json.dumps(record)
+
+
+@pytest.mark.parametrize("world", [[trail_entry("sg-0lost", START + timedelta(seconds=5))]], indirect=True)
+def test_an_sns_event_lambda_gave_up_on_still_ends_in_slack(world: World) -> None:
+    url = async_failed_queue(world)
+    sqs = world.aws.client("sqs")
+    event = sns_event(sg_notification("sg-0lost", CAPTURE), "sns-lost")
+    for _ in range(2):  # at least once: the same record twice
+        sqs.send_message(QueueUrl=url, MessageBody=destination_record("mcd-test-ingest", event, "a1b2-c3"))
+    # app.py's dl_retry handler hands the stage RERUNS; the stage is called here with it directly.
+    assert dead_letters.dl_retry(world.deps, RERUNS) == {"redriven": 2, "stored": 0}
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert world.s3_keys("AWSLogs/") == [
+        f"AWSLogs/{ACCOUNT}/Config/us-east-1/2024/5/1/ConfigNotifications/sns-lost.json"]
+    world.run_minutes(12)
+    assert len(world.standin.messages) == 1 and "sg-0lost" in payload_text(world)
+
+
+def test_a_record_without_its_event_is_kept_and_announced(world: World) -> None:
+    url = async_failed_queue(world)
+    body = destination_record("mcd-test-cloudwatch_logs", None, "big-1")
+    world.aws.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+    assert dead_letters.dl_retry(world.deps, RERUNS) == {"redriven": 0, "stored": 1}
+    (key,) = world.s3_keys("dead-letter/async_failed_queue/")
+    assert key == "dead-letter/async_failed_queue/2024/5/1/mcd-test-cloudwatch_logs-big-1.json"
+    kept = json.loads(world.aws.client("s3").get_object(Bucket=world.deps.env.archive_bucket, Key=key)["Body"].read())
+    assert kept["body"] == body and "carries no event" in kept["reason"]
+    (alert,) = slack_jobs(world)
+    assert alert["kind"] == DEAD_LETTER and alert["extra"]["queue"] == "async_failed_queue"
+    world.tick("slack_send")
+    assert len(world.standin.messages) == 1 and "mcd-test-cloudwatch_logs failed" in payload_text(world)
+
+
+def test_an_environment_without_the_queue_drains_the_others(world: World) -> None:
+    world.deps.env = replace(world.deps.env, async_failed_queue_url="")  # resources made before the queue existed
+    assert dead_letters.dl_retry(world.deps, RERUNS) == {"redriven": 0, "stored": 0}

@@ -12,6 +12,7 @@ from slack_fixtures import manual
 from chalicelib.core.outcomes import DEAD_LETTER, Outcome
 from chalicelib.slack.limits import check_limits
 from chalicelib.slack.operational import MAX_LINES, QUEUE_LABELS, is_operational, render_operational
+from chalicelib.stages.shared.queues import ASYNC_FAILED_QUEUE, DEAD_LETTER_QUEUES
 
 STORED = ("<https://s3.console.aws.amazon.com/s3/object/mcd-archive?prefix=dead-letter%2Fdispatch_queue%2F0.json"
           "|stored message>")
@@ -73,6 +74,18 @@ def test_queues_are_counted_under_their_labels_most_frequent_first() -> None:
     assert payload["text"].endswith("(1 dispatch_queue, 2 lookup_queue, 1 slack_queue, 1 other_queue)")
     assert "*Config notification (dispatch)*" in payload["blocks"][3]["text"]["text"]
     assert "*unknown queue*" in render_operational([dead_letter(extra={})])["blocks"][3]["text"]["text"]
+
+
+def test_every_queue_a_dead_letter_comes_from_has_a_label_even_lambdas_async_failures() -> None:
+    assert set(QUEUE_LABELS) == {*DEAD_LETTER_QUEUES.values(), ASYNC_FAILED_QUEUE}
+    alert = dead_letter(reason="mcd-prod-ingest failed (RetriesExhausted after 3 tries): KeyError: 'x'",
+                        archive_key="dead-letter/async_failed_queue/2024/5/1/mcd-prod-ingest-r1.json",
+                        extra={"queue": ASYNC_FAILED_QUEUE})
+    payload = render_operational([alert])
+    assert payload["blocks"][1]["text"]["text"].startswith("*1* event a function failed on (async-failed). ")
+    assert payload["blocks"][3]["text"]["text"].startswith(
+        "• *event a function failed on (async-failed)*: mcd-prod-ingest failed (RetriesExhausted after 3 tries)")
+    assert "async_failed_queue" not in payload["blocks"][1]["text"]["text"]
 
 
 def test_equal_causes_are_counted_together_without_the_quoted_input() -> None:

@@ -1,4 +1,5 @@
 """``dl_retry`` on the in-memory fakes: redrive with backoff, then store, report and alert once; never loop.
+Lambda's records of failed asynchronous events are run again a bounded number of times, or kept.
 
 The same behaviour is checked end to end on moto in ``tests/e2e/test_dead_letters.py`` and ``test_pipeline.py``.
 """
@@ -7,18 +8,42 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_world import ACCOUNT, CAPTURE, WEBHOOK, lookup_job, sg_item, slack_outcomes, world
+from memory_world import (
+    ACCOUNT,
+    CAPTURE,
+    WEBHOOK,
+    lookup_job,
+    queued_json,
+    sg_item,
+    sg_notification,
+    slack_outcomes,
+    sns_event,
+    world,
+)
 
 from chalicelib.core.jobs import change_key
+from chalicelib.core.metrics import DEAD_LETTERS
 from chalicelib.core.outcomes import DEAD_LETTER, Outcome
 from chalicelib.memory_deps import MemoryDeps
 from chalicelib.parsing.config_notifications import parse_config_message
-from chalicelib.stages.dead_letters import MAX_REDRIVES, dl_retry
+from chalicelib.stages.dead_letters import (
+    MAX_REDRIVES,
+    MAX_RERUNS,
+    RERUN_WAIT_SECONDS,
+    FailedInvocation,
+    dl_retry,
+    rerun_for,
+)
 from chalicelib.stages.deliver import slack_send
+from chalicelib.stages.direct import direct
+from chalicelib.stages.dispatch import dispatch
+from chalicelib.stages.reruns import RERUNS
 from chalicelib.stages.shared.dead_letter_notices import WATCH_LOST
+from chalicelib.stages.shared.queues import ASYNC_FAILED_QUEUE
 
 PERMANENT = {"mcd-permanent": "true"}
 
@@ -183,3 +208,155 @@ def test_the_capture_time_of_a_stored_change_is_kept() -> None:
     dl_retry(deps)
     (change,) = [a for a in slack_outcomes(deps) if a["kind"] == "unattributed_change"]
     assert change["capture_time"] == CAPTURE.isoformat().replace("+00:00", "Z")
+
+
+# --- Lambda's on-failure destination: the async-failed queue -------------------------------------------
+
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def destination_record(function: str, payload: Any = None, *, request_id: str = "req-1",
+                       condition: str = "RetriesExhausted", drop: tuple[str, ...] = ()) -> str:
+    """A record as Lambda sends a failed asynchronous invocation to an SQS on-failure destination."""
+    record = {
+        "version": "1.0", "timestamp": "2024-05-01T12:00:05.568Z",
+        "requestContext": {"requestId": request_id, "condition": condition, "approximateInvokeCount": 3,
+                           "functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}:$LATEST"},
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "EndpointConnectionError", "errorMessage": "Could not connect to SQS",
+                            "stackTrace": ["  File \"/var/task/app.py\", line 50, in ingest"]},
+    }
+    for key in drop:
+        record.pop(key)
+    return json.dumps(record)
+
+
+def failed(deps: MemoryDeps, body: str) -> None:
+    deps.queue(ASYNC_FAILED_QUEUE).send(body)
+
+
+def always_failing(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    def rerun(event: dict[str, Any], deps: Any) -> None:
+        calls.append(event)
+        raise RuntimeError("S3 still unreachable")
+
+    return {"ingest": rerun}
+
+
+def test_a_failed_sns_event_is_ingested_again_and_its_record_deleted() -> None:
+    deps = world()
+    event = sns_event(sg_notification("sg-0a1"), "sns-1")
+    for request in ("req-1", "req-1"):  # delivered twice (SQS is at least once): the stages are idempotent
+        failed(deps, destination_record("mcd-prod-ingest", event, request_id=request))
+    assert dl_retry(deps, RERUNS) == {"redriven": 2, "stored": 0}
+    assert len(deps.queue(ASYNC_FAILED_QUEUE)) == 0
+    assert [k for k in deps.archive.list_keys() if k.startswith("AWSLogs/")] == [
+        f"AWSLogs/{ACCOUNT}/Config/us-east-1/2024/5/1/ConfigNotifications/sns-1.json"]
+    assert dispatch(deps)["changes"] == 1, "the second copy is skipped by dispatch, as a redelivered SNS message"
+    assert [job["change"]["resource_id"] for job in queued_json(deps, "lookup_queue")] == ["sg-0a1"]
+
+
+def test_a_failed_sign_in_event_is_alerted_by_the_direct_stage_once() -> None:
+    deps = world()
+    signin = json.loads((EVENTS / "eventbridge_console_signin_failure.json").read_text())
+    failed(deps, destination_record("mcd-prod-console_signin", signin))
+    direct(signin, deps, "eventbridge")  # one try did get through before the failure: still one alert
+    assert dl_retry(deps, RERUNS)["redriven"] == 1
+    assert [a["kind"] for a in slack_outcomes(deps)] == ["console_signin"]
+
+
+def test_an_event_failing_again_waits_for_the_next_run_then_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = world()
+    failed(deps, destination_record("mcd-dev-ingest", sns_event(sg_notification("sg-0b"), "sns-2")))
+    original = deps.archive.put
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("S3 unreachable")
+
+    monkeypatch.setattr(deps.archive, "put", down)
+    assert dl_retry(deps, RERUNS) == {"redriven": 0, "stored": 0}
+    assert deps.queue(ASYNC_FAILED_QUEUE).depth()["in_flight"] == 1, "kept, hidden until the next run"
+    monkeypatch.setattr(deps.archive, "put", original)
+    deps.manual_clock.advance(RERUN_WAIT_SECONDS)
+    assert dl_retry(deps, RERUNS) == {"redriven": 1, "stored": 0}
+    assert len(deps.queue(ASYNC_FAILED_QUEUE)) == 0 and len(deps.queue("dispatch_queue")) == 1
+
+
+def test_an_event_that_keeps_failing_is_kept_as_a_dead_letter_and_surfaced() -> None:
+    deps = world()
+    event = sns_event(sg_notification("sg-0c"), "sns-3")
+    failed(deps, destination_record("mcd-prod-ingest", event))
+    calls: list[dict[str, Any]] = []
+    for _ in range(MAX_RERUNS):
+        counts = dl_retry(deps, always_failing(calls))
+        deps.manual_clock.advance(600)  # the schedule: every 10 minutes
+    assert calls == [event] * MAX_RERUNS, "run again on each of its receives, never more"
+    assert counts == {"redriven": 0, "stored": 1}
+    (kept,) = stored(deps, ASYNC_FAILED_QUEUE)
+    assert kept["reason"].startswith("mcd-prod-ingest failed (RetriesExhausted after 3 tries): EndpointConnectionError")
+    assert f"run again {MAX_RERUNS} times, still failing: RuntimeError: S3 still unreachable" in kept["reason"]
+    assert json.loads(kept["body"])["requestPayload"] == event and kept["request_id"] == "req-1"
+    (alert,) = slack_outcomes(deps)
+    assert (alert["kind"], alert["extra"]["queue"]) == (DEAD_LETTER, ASYNC_FAILED_QUEUE)
+    assert alert["archive_key"].startswith("dead-letter/async_failed_queue/2024/5/1/mcd-prod-ingest-req-1")
+    assert deps.metrics.total(DEAD_LETTERS, Queue=ASYNC_FAILED_QUEUE) == 1
+    assert len(deps.queue(ASYNC_FAILED_QUEUE)) == 0 and dl_retry(deps, RERUNS) == {"redriven": 0, "stored": 0}
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    ("not json {", "the message is not JSON"),
+    (json.dumps({"Records": []}), "no requestContext"),
+    (destination_record("mcd-prod-ingest", drop=("requestPayload",)), "carries no event (Lambda leaves it out"),
+    (destination_record("mcd-prod-api_call", ["an", "array"]), "the event is a list, not an object"),
+    (destination_record("someone-elses-function", {"Records": []}), "not a function dl_retry can run again"),
+    (destination_record("mcd-prod-dispatch", {"detail-type": "Scheduled Event"}), "not a function dl_retry can"),
+])
+def test_an_unusable_record_is_kept_at_once_never_dropped(body: str, why: str) -> None:
+    deps = world()
+    failed(deps, body)
+    calls: list[dict[str, Any]] = []
+    assert dl_retry(deps, {**RERUNS, **always_failing(calls)}) == {"redriven": 0, "stored": 1}
+    (kept,) = stored(deps, ASYNC_FAILED_QUEUE)
+    assert why in kept["reason"] and kept["body"] == body and calls == []
+    assert [a["kind"] for a in slack_outcomes(deps)] == [DEAD_LETTER]
+    assert len(deps.queue(ASYNC_FAILED_QUEUE)) == 0
+
+
+def test_runs_that_died_on_a_record_count_towards_its_bound() -> None:
+    """A re-run that times out the whole invocation never reaches the end: the receive count still grows."""
+    deps = world()
+    failed(deps, destination_record("mcd-prod-ingest", sns_event(sg_notification("sg-0d"), "sns-4")))
+    for _ in range(MAX_RERUNS):
+        deps.queue(ASYNC_FAILED_QUEUE).receive(visibility_timeout=0)
+    calls: list[dict[str, Any]] = []
+    assert dl_retry(deps, always_failing(calls)) == {"redriven": 0, "stored": 1}
+    assert calls == [] and "not run again after 3 tries" in stored(deps, ASYNC_FAILED_QUEUE)[0]["reason"]
+
+
+def test_the_same_failed_event_stored_twice_is_one_object_and_one_alert() -> None:
+    deps = world()
+    record = destination_record("mcd-prod-cloudwatch_logs", drop=("requestPayload",), request_id="req-9")
+    failed(deps, record)
+    failed(deps, record)
+    assert dl_retry(deps, RERUNS)["stored"] == 2
+    assert len(deps.archive.list_keys("dead-letter/async_failed_queue/")) == 1
+    assert len(slack_outcomes(deps)) == 1
+
+
+def test_without_a_table_of_reruns_every_failed_event_is_kept() -> None:
+    deps = world()
+    failed(deps, destination_record("mcd-prod-ingest", sns_event(sg_notification("sg-0e"), "sns-5")))
+    assert dl_retry(deps) == {"redriven": 0, "stored": 1}
+    assert "not a function dl_retry can run again" in stored(deps, ASYNC_FAILED_QUEUE)[0]["reason"]
+
+
+def test_a_function_is_found_by_its_deployed_name() -> None:
+    assert rerun_for("mcd-prod-api_call", RERUNS) == "api_call"
+    assert rerun_for("mcd-dev-config_event", RERUNS) == "config_event"
+    assert rerun_for("ingest", RERUNS) == "ingest"
+    assert rerun_for("mcd-prod-slack_send", RERUNS) is None and rerun_for("", RERUNS) is None
+    record = FailedInvocation.read(destination_record("mcd-prod-api_call", {"id": "e"}, condition="EventAgeExceeded"))
+    assert (record.function, record.condition, record.invokes, record.problem) == (
+        "mcd-prod-api_call", "EventAgeExceeded", 3, "")

@@ -1,4 +1,5 @@
-"""``mcd replay``'s own parts: reading a scenario, routing deliveries, final outcomes, outputs and summary.
+"""``mcd replay``'s own parts: reading a scenario, routing deliveries, final outcomes, outputs and summary, and
+what Lambda does with an asynchronous event after its last try (the destination record).
 
 The whole replay (handlers, moto, the Slack stand-in) runs in ``tests/e2e/test_scenarios.py``.
 """
@@ -6,12 +7,16 @@ The whole replay (handlers, moto, the Slack stand-in) runs in ``tests/e2e/test_s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcd_tools import replay
+from chalicelib.stages.dead_letters import FailedInvocation, rerun_for
+from chalicelib.stages.reruns import RERUNS
+from mcd_tools import replay, story
 from mcd_tools.replay import ReplayResult, ScenarioError, load_scenario
 
 GOOD = {"start": "2024-05-01T12:00:00Z", "end": "2024-05-01T14:00:00Z", "home_region": "eu-west-1",
@@ -119,3 +124,105 @@ def test_outputs_are_one_json_line_per_outcome_and_message(tmp_path: Path) -> No
     lines = (tmp_path / "out" / "run" / "outcomes.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == done.outcomes
     assert (tmp_path / "out" / "run" / "slack.jsonl").read_text() == json.dumps(done.slack[0]) + "\n"
+
+
+# --- an asynchronous event that failed every try: Lambda's destination record ------------------------------------
+
+AT = datetime(2024, 5, 1, 12, 0, 41, 220_000, tzinfo=timezone.utc)
+ARN = "arn:aws:lambda:eu-west-1:111122223333:function:mcd-replay-ingest"
+
+
+def failure() -> RuntimeError:
+    try:
+        raise RuntimeError("1 SNS record(s) not ingested (Lambda retries them): S3 unreachable")
+    except RuntimeError as error:
+        return error
+
+
+def test_the_destination_record_has_lambdas_shape_and_dl_retry_can_run_it_again() -> None:
+    event = {"Records": [{"Sns": {"MessageId": "m-1", "Message": "{}"}}]}
+    record = json.loads(replay.destination_record(ARN, event, failure(), "req-1", AT, 3))
+    assert {k: record[k] for k in ("version", "timestamp", "requestContext", "requestPayload", "responseContext")} == {
+        "version": "1.0", "timestamp": "2024-05-01T12:00:41.220Z",
+        "requestContext": {"requestId": "req-1", "functionArn": f"{ARN}:$LATEST", "condition": "RetriesExhausted",
+                           "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}}
+    response = record["responsePayload"]
+    assert (response["errorType"], response["errorMessage"], response["requestId"]) == (
+        "RuntimeError", "1 SNS record(s) not ingested (Lambda retries them): S3 unreachable", "req-1")
+    assert "in failure" in response["stackTrace"][-1]
+    failed = FailedInvocation.read(json.dumps(record))
+    assert (failed.function, failed.request_id, failed.invokes, failed.payload, failed.problem) == (
+        "mcd-replay-ingest", "req-1", 3, event, "")
+    assert rerun_for(failed.function, RERUNS) == "ingest" and failed.at == AT
+
+
+def test_an_event_too_big_for_the_queue_is_left_out_of_its_record() -> None:
+    big = {"awslogs": {"data": "x" * replay.MAX_RECORD_BYTES}}
+    body = replay.destination_record(ARN.replace("ingest", "cloudwatch_logs"), big, failure(), "req-2", AT, 3)
+    assert len(body.encode()) < 4096 and "requestPayload" not in json.loads(body)
+    assert "carries no event" in FailedInvocation.read(body).problem
+
+
+def lost_then_found() -> dict[str, Any]:
+    """One manual change whose SNS delivery fails all three of Lambda's tries (the archive is unreachable)."""
+    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    delivery, entry = story.ingress("sg-0a5a1b2c3d4e5f6a7", "bastion-sg", story.sso_human("priya@example.com"), t0,
+                                    "0.0.0.0/0", 22)
+    return {"name": "lost-then-found", "start": story.iso(t0), "end": story.iso(t0 + timedelta(minutes=16)),
+            "home_region": story.REGION, "settings": {}, "deliveries": [delivery], "cloudtrail": [entry]}
+
+
+def unreachable_archive(times: int, sent: list[dict[str, Any]], env: dict[str, Any]) -> Any:
+    """A ``prepare``: the first ``times`` archive writes fail; what is sent to the async-failed queue is kept."""
+    def prepare(ctx: Any) -> None:
+        env.update(url=ctx.deps.env.async_failed_queue_url)
+        failures = {"left": times}
+
+        def put(**_: Any) -> None:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise ConnectionError("S3 unreachable")
+
+        def send(params: dict[str, Any], **_: Any) -> None:
+            if params["QueueUrl"] == env["url"]:
+                sent.append(json.loads(params["MessageBody"]))
+
+        ctx.deps.clients.client("s3").meta.events.register("before-call.s3.PutObject", put)
+        ctx.deps.clients.client("sqs").meta.events.register("before-parameter-build.sqs.SendMessage", send)
+    return prepare
+
+
+def test_an_event_lambda_gave_up_on_goes_to_the_async_failed_queue_and_dl_retry_runs_it_again() -> None:
+    sent: list[dict[str, Any]] = []
+    env: dict[str, Any] = {}
+    result = replay.run(lost_then_found(), prepare=unreachable_archive(3, sent, env))
+    assert env["url"].endswith("/mcd-replay-async-failed"), "the sandbox has the stage's async-failed queue"
+    assert [e.split(":")[0] for e in result.errors] == ["ingest failed (attempt 1)", "ingest failed (attempt 2)",
+                                                        "ingest failed (attempt 3)"]
+    (record,) = sent
+    assert record["requestContext"]["functionArn"] == (
+        f"arn:aws:lambda:{story.REGION}:{story.ACCOUNT}:function:mcd-replay-ingest:$LATEST")
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == lost_then_found()["deliveries"][0]["message"]
+    (outcome,) = result.outcomes  # dl_retry ran it again at 12:10: the change is told, not lost
+    assert (outcome["kind"], outcome["resource_id"]) == ("manual_change", "sg-0a5a1b2c3d4e5f6a7")
+    assert outcome["first_at"] >= "2024-05-01T12:10:00Z"
+    assert len(result.slack) == 1 and "sg-0a5a1b2c3d4e5f6a7" in json.dumps(result.slack[0]["payload"])
+
+
+def test_without_the_queue_the_event_is_dropped_and_the_run_says_so() -> None:
+    sent: list[dict[str, Any]] = []
+    env: dict[str, Any] = {}
+    prepare = unreachable_archive(3, sent, env)
+
+    def without_queue(ctx: Any) -> None:
+        ctx.deps.env = replace(ctx.deps.env, async_failed_queue_url="")  # resources from before the queue
+        prepare(ctx)
+
+    scenario = {**lost_then_found(), "end": "2024-05-01T12:11:00Z"}
+    result = replay.run(scenario, prepare=without_queue)
+    assert sent == [] and result.outcomes == [] and result.slack == []
+    assert result.errors[-1] == "ingest: no async-failed queue, the event is dropped after 3 tries"

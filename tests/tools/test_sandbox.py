@@ -51,6 +51,18 @@ def test_queues_redrive_to_their_dead_letter_queue_after_five_receives(aws: Clie
     assert sandbox.VISIBILITY_TIMEOUTS == {"dispatch": 180, "lookup": 360, "slack": 180}
 
 
+def test_the_async_failed_queue_is_there_as_the_stack_makes_it_unless_left_out(aws: ClientFactory) -> None:
+    env = sandbox.create_resources(aws.client, "eu-west-1", prefix="mcd-t")
+    assert env.async_failed_queue_url.endswith("/mcd-t-async-failed")
+    attributes = queue_attributes(aws, env.async_failed_queue_url)
+    assert (attributes["VisibilityTimeout"], attributes["MessageRetentionPeriod"]) == ("180", str(14 * 24 * 3600))
+    assert "RedrivePolicy" not in attributes, "dl_retry counts the receives of a record itself"
+    before = sandbox.create_resources(aws.client, "eu-west-1", prefix="mcd-old", async_failed_queue=False)
+    assert before.async_failed_queue_url == ""
+    assert not [u for u in aws.client("sqs").list_queues(QueueNamePrefix="mcd-old")["QueueUrls"]
+                if u.endswith("async-failed")]
+
+
 def test_bucket_table_and_settings_exist_and_no_secret_unless_given(aws: ClientFactory) -> None:
     env = sandbox.create_resources(aws.client, "eu-west-1", prefix="mcd-t", settings={"give_up_minutes": 30})
     assert aws.client("s3").get_bucket_location(Bucket=env.archive_bucket)["LocationConstraint"] == "eu-west-1"
@@ -73,6 +85,7 @@ def test_a_given_slack_secret_is_stored_and_named(aws: ClientFactory) -> None:
     assert json.loads(value)["url"].startswith("https://hooks.slack.com/")
     assert all(queue_attributes(aws, getattr(env, f"{s}_queue_url"))["VisibilityTimeout"] == "5"
                for s in sandbox.QUEUES), "a test may shorten every visibility timeout"
+    assert queue_attributes(aws, env.async_failed_queue_url)["VisibilityTimeout"] == "5"
     assert aws.client("s3").head_bucket(Bucket=env.archive_bucket) is not None
 
 

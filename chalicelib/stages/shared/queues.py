@@ -20,6 +20,9 @@ SLACK_QUEUE = "slack_queue"
 SLACK_DLQ = "slack_dlq"
 DEAD_LETTER_QUEUES = {DISPATCH_DLQ: DISPATCH_QUEUE, LOOKUP_DLQ: LOOKUP_QUEUE, SLACK_DLQ: SLACK_QUEUE}
 """Each dead-letter queue and the source queue its messages are redriven to."""
+ASYNC_FAILED_QUEUE = "async_failed_queue"
+"""Lambda's on-failure destination of the asynchronously invoked functions: a record of each event that failed
+all of Lambda's tries (``dl_retry`` runs it again, or keeps it as a dead letter)."""
 
 REASON = "mcd-reason"
 PERMANENT = "mcd-permanent"
