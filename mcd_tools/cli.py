@@ -1,4 +1,4 @@
-"""The ``mcd`` command: ``explain``, ``replay``, ``patterns`` and ``doctor``."""
+"""The ``mcd`` command: ``explain``, ``replay``, ``patterns``, ``doctor`` and ``package``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ commands:
   replay SCENARIO --out DIR   run the detector over a replay scenario on a simulated clock
   patterns [--settings FILE]  print the CloudWatch Logs filter and EventBridge patterns to install
   doctor --stage S [--region R]     check a deployed stage's whole chain and say how to fix what is broken
+  package --stage S [--format sam|terraform] [--config-topic-arn ARN]
+                              the app as a SAM template or Terraform configuration wired to the stack
 """
 
 
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from mcd_tools.patterns_cmd import main as run
     elif command == "doctor":
         from mcd_tools.doctor import main as run
+    elif command == "package":
+        from mcd_tools.package import main as run
     else:
         print(f"mcd: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
