@@ -1,10 +1,12 @@
 """The ``chalice local`` routes on the app (``MCD_LOCAL_ROUTES=1``, as conftest sets), with ``MemoryDeps`` installed.
 
-No moto, no server. The blueprint is not registered on a second app: a Chalice blueprint belongs to the last
-app it was registered on, which would take the routes away from ``app.app`` for the rest of the process.
+No moto (``MCD_LOCAL_AWS`` is unset: no embedded world starts). The blueprint is not registered on a second
+app: a Chalice blueprint belongs to the last app it was registered on, which would take the routes away from
+``app.app`` for the rest of the process.
 
 The routes reading SQS and DynamoDB directly (queues, state, Slack preview) get a stand-in client answering
-from the fakes. ``tests/e2e/test_pipeline.py`` drives the same routes through the real app on moto.
+from the fakes; ``/local/slack`` reads a real Slack stand-in. ``tests/e2e/test_pipeline.py`` drives the same
+routes through the real app on moto, ``tests/e2e/test_chalice_local.py`` through the real ``chalice local``.
 """
 
 from __future__ import annotations
@@ -152,3 +154,45 @@ def test_queues_state_and_preview_show_what_waits(deps: MemoryDeps, http: Any) -
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "sg-0prev" in text and "<!channel>" not in text
     assert len(deps.queue("slack_queue")) == 2, "previewed alerts stay queued"
+
+
+def test_slack_shows_what_the_stand_in_received_and_is_absent_without_one(
+        http: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+    from contextlib import ExitStack
+
+    from mcd_tools import local_world
+    from mcd_tools.fake_cloudtrail import FakeCloudTrail
+    from mcd_tools.slack_standin import SlackStandIn
+
+    missing = http.get("/local/slack")
+    assert missing.status_code == 404 and "MCD_LOCAL_AWS" in answer(missing)["error"]
+
+    standin = SlackStandIn().start()
+    try:
+        payload = {"text": "alice changed sg-1 by hand", "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "alice changed <sg-1> by hand"}}]}
+        post = urllib.request.Request(standin.webhook_url("default"), data=json.dumps(payload).encode(),
+                                      headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(post, timeout=5).read() == b"ok"
+        running = local_world.LocalWorld("http://127.0.0.1:1", standin, FakeCloudTrail([], float), Path("events.json"),
+                                         None, ExitStack())
+        monkeypatch.setenv("MCD_LOCAL_AWS", "embedded")
+        monkeypatch.setattr(local_world, "_world", running)  # as if the first request had started it
+        [received] = answer(http.get("/local/slack?format=json"))["messages"]
+        page = http.get("/local/slack")
+    finally:
+        standin.stop()
+    assert (received["destination"], received["method"], received["payload"]) == ("default", "webhook", payload)
+    text = page.body.decode() if isinstance(page.body, bytes) else page.body
+    assert page.headers["Content-Type"].startswith("text/html") and "alice changed &lt;sg-1&gt; by hand" in text
+
+
+def test_a_world_that_cannot_start_answers_every_route_with_the_reason(
+        deps: MemoryDeps, http: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MCD_LOCAL_AWS", "embedded")
+    monkeypatch.setenv("MCD_LOCAL_CLOUDTRAIL", str(tmp_path / "missing.json"))
+    for reply in (http.get("/local/queues"), http.post("/local/tick"),
+                  http.post("/local/sns", headers=JSON, body=sg_notification("sg-0abc"))):
+        assert reply.status_code == 500 and "cannot read the CloudTrail events file" in answer(reply)["Message"]
+    assert len(deps.queue("dispatch_queue")) == 0
