@@ -82,6 +82,14 @@ class StateStore(Protocol):
 
     def latest_before(self, pk: str, prefix: str, before_sk: str) -> str | None: ...
 
+    def put_many(self, rows: Sequence[tuple[str, str, dict[str, str]]], now: float, ttl_seconds: int) -> None:
+        """Write ``(pk, sk, attributes)`` rows in batches (the recent-calls index); all or raise."""
+        ...
+
+    def between(self, pk: str, low: str, high: str, *, limit: int = 1000) -> list[dict[str, str]]:
+        """The rows of ``pk`` whose sort key is in ``[low, high]``, in order, at most ``limit`` (consistent read)."""
+        ...
+
 
 class LookupCounters(Protocol):
     """How many ``LookupEvents`` pages were requested, and how many were throttled."""

@@ -23,7 +23,7 @@ import io
 import itertools
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -244,6 +244,8 @@ class MemoryState:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, str]] = {}
+        self.batches = 0  # put_many calls (BatchWriteItem requests, give or take the 25-row split)
+        self.queries = 0  # between calls
 
     def put(self, pk: str, sk: str, now: float, ttl_days: int = 14, **attrs: str) -> None:
         if not pk or not sk:
@@ -262,6 +264,17 @@ class MemoryState:
     def latest_before(self, pk: str, prefix: str, before_sk: str) -> str | None:
         below = [sk for (p, sk) in self.items if p == pk and prefix <= sk < before_sk]
         return max(below) if below else None
+
+    def put_many(self, rows: Sequence[tuple[str, str, dict[str, str]]], now: float, ttl_seconds: int) -> None:
+        self.batches += 1
+        for pk, sk, attrs in rows:
+            self.put(pk, sk, now, ttl_days=0, **attrs)
+            self.items[(pk, sk)]["expires_at"] = str(int(now) + ttl_seconds)
+
+    def between(self, pk: str, low: str, high: str, *, limit: int = 1000) -> list[dict[str, str]]:
+        self.queries += 1
+        found = sorted((sk, v) for (p, sk), v in self.items.items() if p == pk and low <= sk <= high)
+        return [dict(v) for _, v in found[:limit]]
 
     # --- for tests
 

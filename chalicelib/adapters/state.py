@@ -6,9 +6,13 @@ ages out on its own.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 DAY = 86_400
+BATCH = 25  # BatchWriteItem's limit
+BATCH_TRIES = 6
 
 
 class StateTable:
@@ -39,3 +43,34 @@ class StateTable:
             if sk < before_sk:
                 return sk
         return None
+
+    def put_many(self, rows: Sequence[tuple[str, str, dict[str, str]]], now: float, ttl_seconds: int) -> None:
+        """Write rows 25 at a time; what DynamoDB leaves unprocessed is sent again, and raises if it stays."""
+        unique = {(pk, sk): attrs for pk, sk, attrs in rows}  # a batch may not name one key twice
+        requests = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": sk},
+                                             "expires_at": {"N": str(int(now) + ttl_seconds)},
+                                             **{k: {"S": v} for k, v in attrs.items()}}}}
+                    for (pk, sk), attrs in unique.items()]
+        for start in range(0, len(requests), BATCH):
+            pending = {self.table: requests[start:start + BATCH]}
+            for attempt in range(BATCH_TRIES):
+                pending = self._ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if pending:
+                raise RuntimeError(f"DynamoDB left {len(pending.get(self.table, []))} index rows unwritten")
+
+    def between(self, pk: str, low: str, high: str, *, limit: int = 1000) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": {"S": low}, ":hi": {"S": high}},
+            "ConsistentRead": True}
+        while len(rows) < limit:
+            result = self._ddb.query(**request, Limit=limit - len(rows))
+            rows += [{k: v.get("S", v.get("N", "")) for k, v in item.items()} for item in result.get("Items", [])]
+            if "LastEvaluatedKey" not in result:
+                break
+            request["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+        return rows

@@ -251,7 +251,10 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
         run.counts["held"] += len(members)
         return
     window = run.settings.burst_window_seconds
-    burst = _current_burst(deps, dest_name, key, window)
+    # The Config diff of a call that already had its own alert goes under that alert, whatever burst is open:
+    # with the live stream, the diff follows the call's alert within a minute or two.
+    thread = _earlier_alert(deps, destination, members) if destination.type == "bot" else None
+    burst = None if thread else _current_burst(deps, dest_name, key, window)
     level = _level(e.outcome for e in members)
     escalation = burst is not None and SEVERITY_RANK[level] > SEVERITY_RANK[burst.level]
     if burst is not None and not escalation:
@@ -272,10 +275,8 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
     payload = _payload(run, members, [e.outcome for e in members])
     if payload is None:
         return
-    thread = _earlier_alert(deps, destination, members) if destination.type == "bot" else None
     if thread:
-        # The Config diff of a call that already had its own alert goes under that alert, not beside it;
-        # when it is worse than that alert, the reply is also shown in the channel.
+        # A reply under the call's alert; when it is worse than that alert, also shown in the channel.
         ts, shown = thread
         broadcast = escalation or SEVERITY_RANK[level] > SEVERITY_RANK[shown]
         payload = {**payload, "thread_ts": ts, "reply_broadcast": broadcast}

@@ -23,6 +23,7 @@ from chalicelib.core.settings import Settings
 from chalicelib.parsing.events import parse_payload
 from chalicelib.ports import StageDeps
 from chalicelib.stages.shared.emit import emit
+from chalicelib.stages.shared.recent_calls import remember
 
 log = logging.getLogger("mcd.direct")
 
@@ -37,6 +38,7 @@ def direct(event: dict[str, Any], deps: StageDeps, via: str) -> dict[str, int]:
         rules = DirectRules.from_mapping(None)
     counts = {"records": 0, "alerts": 0, "duplicates": 0, "unparseable": 0}
     now = deps.now()
+    streamed: list[TrailEvent] = []
     for item in parse_payload(event, via):
         if isinstance(item, Unparseable):
             counts["unparseable"] += 1
@@ -47,6 +49,7 @@ def direct(event: dict[str, Any], deps: StageDeps, via: str) -> dict[str, int]:
         if not isinstance(item, TrailEvent):
             continue
         counts["records"] += 1
+        streamed.append(item)
         outcome = direct_outcome(item, settings, rules, now)
         outcome = trusted_role_alert(item, outcome, settings, now)
         if outcome is None:
@@ -55,6 +58,8 @@ def direct(event: dict[str, Any], deps: StageDeps, via: str) -> dict[str, int]:
             counts["duplicates"] += 1
         else:
             counts["alerts"] += 1
+    # The alerts first: a failing index write (Lambda then retries the event) must not hold one back.
+    counts["indexed"] = remember(deps, streamed)
     return counts
 
 

@@ -34,6 +34,7 @@ from chalicelib.ports import ReceivedMessage, StageDeps
 from chalicelib.stages.shared.captures import previous_capture
 from chalicelib.stages.shared.emit import emit
 from chalicelib.stages.shared.queues import LOOKUP_DLQ, LOOKUP_QUEUE, dead_letter
+from chalicelib.stages.shared.recent_calls import recall
 
 log = logging.getLogger("mcd.lookup")
 
@@ -161,6 +162,7 @@ class _Reading:
     carried_over: bool = False  # the pass began in an earlier run
     pages: int = 0
     swept: bool = False  # a sweep of every write call in its window was read to the end in this run
+    streamed: bool = False  # the live stream holds every call of the window (core.stream): no lookup needed
 
     @classmethod
     def of(cls, job: LookupJob, window: tuple[datetime, datetime], now: datetime) -> _Reading:
@@ -173,8 +175,8 @@ class _Reading:
         return cls(window_key=key, cursors=cursors, started=began or now, carried_over=began is not None)
 
     def done(self, job: LookupJob, names: tuple[str, ...]) -> bool:
-        if self.swept:
-            return True  # one sweep, read to the end within this run
+        if self.swept or self.streamed:
+            return True  # one sweep, read to the end within this run; or the stream's complete evidence
         complete = all(self.cursors.get(_query(n)) == READ_TO_END for n in names)
         if complete and self.carried_over and not self.settled(job):
             self.cursors = {}  # a pass over several runs, begun too early: read again from the newest call
@@ -184,7 +186,7 @@ class _Reading:
     def settled(self, job: LookupJob) -> bool:
         """Begun when every call of the item's window was visible: a complete pass is final."""
         capture = job.change.capture_time
-        return capture is None or self.started >= capture + SETTLED_AFTER
+        return self.streamed or capture is None or self.started >= capture + SETTLED_AFTER
 
     def saved(self) -> dict[str, str]:
         if not self.cursors:
@@ -210,7 +212,16 @@ def _resolve_group(deps: StageDeps, settings: Settings, region: str, members: li
                               trust_aws_services=settings.trust_aws_services, keys_of=pool.keys)
 
     jobs = [job for job, _ in members]
-    readings = _gather(deps, region, jobs, pool, previous, lookback, decide, deadline)
+    now = deps.now()
+    by_stream: dict[str, _Reading] = {}
+    for job in jobs:
+        settled = _streamed(deps, region, job, pool, previous, lookback, decide)
+        if settled is not None:
+            window = attr.window(job.change, previous[job.change_key], lookback)
+            by_stream[job.change_key] = replace(_Reading.of(job, window, now), streamed=settled)
+    readings = _gather(deps, region, [j for j in jobs if j.change_key not in by_stream], pool, previous, lookback,
+                       decide, deadline)
+    readings.update(by_stream)
     now = deps.now()
     for job, message in members:
         try:
@@ -219,6 +230,37 @@ def _resolve_group(deps: StageDeps, settings: Settings, region: str, members: li
             log_json(log, logging.ERROR, "lookup_job_failed", change_key=job.change_key,
                      error=f"{type(error).__name__}: {str(error)[:200]}")
             _after_failure(deps, settings, [(job, message)], counts)
+
+
+def _streamed(deps: StageDeps, region: str, job: LookupJob, pool: _Pool, previous: dict[str, datetime | None],
+              lookback: timedelta, decide) -> bool | None:
+    """Add the calls the live stream delivered for ``job`` to the pool. ``True``: they settle it with no lookup;
+    ``False``: the stream flows but is not complete yet, so wait for it rather than ask the history; ``None``:
+    ask the history (``LookupEvents``).
+
+    A first decision is settled by an untrusted call (an alert needs no completeness), or by any decision once
+    the stream is complete evidence; an alert's follow-up once it is complete. A watched suppression always
+    reads the history: that is where a person's call the stream missed shows.
+    """
+    change = job.change
+    if change.capture_time is None:
+        return None
+    window = attr.window(change, previous[job.change_key], lookback)
+    names = (*attr.resource_keys(change), *attr.related_keys(change))
+    found = recall(deps, change.account or "", region, names, window, change.capture_time)
+    for event in found.events:
+        event_id = event.event_id or ""
+        pool.events.setdefault(event_id, event)
+        pool.keys[event_id] = pool.keys.get(event_id, frozenset()) | found.keys.get(event_id, frozenset())
+        pool.keys[event_id] |= attr.event_keys(event)
+    if job.is_watch:
+        return None
+    decision = None if job.is_followup else decide(job)
+    if found.complete:
+        return True if job.is_followup or decision is not None else None
+    if decision is not None and decision.verdict is None:
+        return True
+    return False if found.flowing else None
 
 
 def _conclude(deps: StageDeps, settings: Settings, job: LookupJob, message: ReceivedMessage,

@@ -81,3 +81,28 @@ def test_latest_before_is_the_greatest_key_under_the_prefix_below_the_bound(tabl
     assert table.latest_before(pk, "cap#", "cap#2024-05-01T12:00:00Z") is None, "never the bound itself"
     assert table.latest_before(pk, "cap#", "cap#2099") == "cap#2024-05-01T12:10:00Z"
     assert table.latest_before("res#none", "cap#", "cap#2099") is None
+
+
+def test_many_rows_go_in_batches_and_read_back_in_order_within_a_range(table: StateTable) -> None:
+    rows = [("ix#1#r#sg-1", f"2024-05-01T12:00:{n:02d}#e{n}", {"record": "{}", "keys": "[]"}) for n in range(60)]
+    table.put_many([*rows, rows[0]], NOW, ttl_seconds=3600)  # a key twice in one batch is written once
+    found = table.between("ix#1#r#sg-1", "2024-05-01T12:00:10", "2024-05-01T12:00:39#~")
+    assert [r["sk"] for r in found] == [f"2024-05-01T12:00:{n:02d}#e{n}" for n in range(10, 40)]
+    assert found[0]["expires_at"] == str(int(NOW) + 3600) and found[0]["record"] == "{}"
+    assert len(table.between("ix#1#r#sg-1", "0", "~", limit=7)) == 7
+    assert table.between("ix#1#r#sg-2", "0", "~") == []
+
+
+def test_rows_dynamodb_leaves_unprocessed_are_sent_again() -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.requests: list[int] = []
+
+        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            (items,) = RequestItems.values()
+            self.requests.append(len(items))
+            return {"UnprocessedItems": {"t": items[1:]}} if len(items) > 1 else {}
+
+    flaky = Flaky()
+    StateTable(flaky, "t").put_many([("p", str(n), {}) for n in range(3)], NOW, 60)
+    assert flaky.requests == [3, 2, 1]
