@@ -19,6 +19,7 @@ Pure: keys and decisions only; ``stages.shared.recent_calls`` reads and writes t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ this long: what attribution and the alert read of a call is who, what, where and
 SLIM_FIELDS = ("eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion", "eventID",
                "readOnly", "eventType", "recipientAccountId", "sessionCredentialFromConsole", "errorCode",
                "sourceIPAddress", "userAgent")
+MAX_ID_CHARS = 128
+_ACCOUNT = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 CALL_PREFIX = "ix#"
 FLOW_PREFIX = "flow#"
 
@@ -67,8 +71,16 @@ def time_key(moment: datetime) -> str:
 
 
 def indexable(event: TrailEvent) -> bool:
-    """A successful write with what the index needs: an id, a time, an account and a region."""
-    return bool(is_write(event) and event.event_id and event.event_time and event.account and event.region)
+    """A successful write with what the index needs: an id, a time, an account and a region, all well formed."""
+    return bool(is_write(event) and event.event_id and len(event.event_id) <= MAX_ID_CHARS and event.event_time
+                and _located(event))
+
+
+def _located(event: TrailEvent) -> bool:
+    """An account of 12 digits and a region name: a record from a log group anyone can write to may say anything,
+    and DynamoDB refuses keys over 1 KB (the whole delivery's rows with them)."""
+    return bool(event.account and _ACCOUNT.fullmatch(event.account) and event.region
+                and _REGION.fullmatch(event.region))
 
 
 def index_keys(event: TrailEvent) -> tuple[str, ...]:
@@ -93,8 +105,9 @@ def call_rows(event: TrailEvent) -> list[IndexRow]:
 
 def flow_row(event: TrailEvent) -> IndexRow | None:
     """The row that says the stream delivered a record of this account and region at its event time."""
-    if not (event.event_time and event.account and event.region):
+    if not (event.event_time and _located(event)):
         return None
+    assert event.account and event.region
     return IndexRow(flow_partition(event.account, event.region), time_key(event.event_time), {})
 
 

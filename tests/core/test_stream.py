@@ -69,3 +69,13 @@ def test_the_index_covers_only_what_has_not_expired() -> None:
     assert not stream.within_index(T, T + timedelta(hours=6))
     low, high = stream.window_keys(T, T + timedelta(seconds=2))
     assert low <= "2025-01-14T06:03:37#e-1" <= high and not high >= "2025-01-14T06:03:40#e"
+
+
+def test_a_record_with_a_forged_location_or_id_is_not_indexed() -> None:
+    """A record from a log group anyone can write to may carry keys DynamoDB would refuse for the whole batch."""
+    for record in (call(recipientAccountId="x" * 2000), call(awsRegion="eu-west-1" * 200),
+                   call(recipientAccountId="27461903885")):
+        event = parse_record(record, "cloudwatch_logs")
+        assert stream.call_rows(event) == [] and stream.flow_row(event) is None
+    assert stream.call_rows(parse_record(call(eventID="e" * 2000), "cloudwatch_logs")) == []
+    assert stream.call_rows(parse_record(call(awsRegion="us-gov-west-1"), "cloudwatch_logs"))

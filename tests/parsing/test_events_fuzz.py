@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.adapters.memory import MemoryMetrics
+from chalicelib.adapters.memory import MemoryMetrics, MemoryState
 from chalicelib.adapters.queues import Message
 from chalicelib.core.errors import MalformedInput
 from chalicelib.core.model import ConfigChange, Ignored, Principal, TrailEvent, Unparseable
@@ -281,28 +281,13 @@ class FakeArchive:
             "Body": io.BytesIO(data), "ContentLength": len(data)}), bucket or self.bucket, key)
 
 
-class FakeState:
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict[str, str]] = {}
-
-    def put(self, pk: str, sk: str, now: float, ttl_days: int = 14, **attrs: str) -> None:
-        self.items[(pk, sk)] = dict(attrs)
-
-    def get(self, pk: str, sk: str) -> dict[str, str] | None:
-        return self.items.get((pk, sk))
-
-    def latest_before(self, pk: str, prefix: str, before_sk: str) -> str | None:
-        keys = [sk for (p, sk) in self.items if p == pk and sk.startswith(prefix) and sk < before_sk]
-        return max(keys, default=None)
-
-
 class FakeDeps:
     """Just enough of ``bootstrap.Deps`` for the stages, in memory."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.env = SimpleNamespace(home_region="us-east-1", slack_secret="", archive_bucket=FakeArchive.bucket)
         self.archive = FakeArchive()
-        self.state = FakeState()
+        self.state = MemoryState()
         self.queues: dict[str, FakeQueue] = {}
         self._settings = settings or Settings()
         self.memory: dict[str, Any] = {}
