@@ -117,7 +117,7 @@ def test_the_template_forwards_the_apps_three_patterns_to_the_home_bus() -> None
     for rule in rules.values():
         assert rule["State"] == "ENABLED"  # not ..._WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS: no read-only calls
         assert rule["Targets"] == [{"Id": "home", "Arn": bus, "RoleArn": {"Fn::GetAtt": ["ForwarderRole", "Arn"]}}]
-    (role,) = of_type(template, "AWS::IAM::Role").values()
+    role = of_type(template, "AWS::IAM::Role")["ForwarderRole"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
@@ -130,11 +130,36 @@ def test_the_template_also_works_as_a_stackset() -> None:
     """Nothing account-specific, nothing but plain resources (a service-managed StackSet deploys it as is)."""
     text, template = TEMPLATE.read_text(), load_template(TEMPLATE)
     assert not re.search(r"\b\d{12}\b", text), "no account is written into the template"
-    assert set(template["Parameters"]) == {"Stage", "HomeRegion", "HomeAccount"}
+    assert set(template["Parameters"]) == {"Stage", "HomeRegion", "HomeAccount", "LookupRoleName"}
     assert not [p for p in ("HomeRegion", "HomeAccount") if "Default" in template["Parameters"][p]]
     kinds = {resource["Type"] for resource in template["Resources"].values()}
     assert kinds == {"AWS::IAM::Role", "AWS::Events::Rule", "AWS::CloudFormation::WaitConditionHandle"}
     assert "Transform" not in template
+
+
+def test_a_member_account_gets_one_read_only_lookup_role_only_the_detectors_lookup_may_assume() -> None:
+    template = load_template(TEMPLATE)
+    role = template["Resources"]["LookupRole"]
+    assert role["Condition"] == "MemberAccountOnce"  # once per member account: in its home-region instance
+    assert template["Conditions"]["MemberAccountOnce"] == {"Fn::And": [
+        {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "HomeRegion"}]},
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::AccountId"}, {"Ref": "HomeAccount"}]}]}]}
+    properties = role["Properties"]
+    (trust,) = properties["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HomeAccount}:role/mcd-${Stage}-lookup"}}
+    (policy,) = properties["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}]
+    assert template["Parameters"]["LookupRoleName"]["Default"] == "mcd-lookup"  # FORMAT.md's lookup_role
+
+
+def test_the_home_bus_takes_events_from_the_organization_only_when_one_is_named() -> None:
+    stack = load_template(ROOT / "infra" / "stack.yaml")
+    policy = stack["Resources"]["OrganizationForwarding"]
+    assert policy["Condition"] == "HasOrganization"
+    statement = policy["Properties"]["Statement"]
+    assert statement["Action"] == "events:PutEvents" and statement["Principal"] == "*"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
 
 
 def test_in_the_home_region_of_the_home_account_it_creates_nothing_elsewhere_it_forwards(aws: Any) -> None:
@@ -148,8 +173,9 @@ def test_in_the_home_region_of_the_home_account_it_creates_nothing_elsewhere_it_
                                       {"ParameterKey": "HomeAccount", "ParameterValue": account}])
     assert here.describe_stacks(StackName="home")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     assert "Outputs" not in here.describe_stacks(StackName="home")["Stacks"][0]
-    (output,) = here.describe_stacks(StackName="member")["Stacks"][0]["Outputs"]
-    assert output["OutputValue"] == "arn:aws:events:eu-west-1:210987654321:event-bus/default"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in here.describe_stacks(StackName="member")["Stacks"][0]["Outputs"]}
+    assert outputs["HomeBus"] == "arn:aws:events:eu-west-1:210987654321:event-bus/default"
+    assert outputs["LookupRole"] == f"arn:aws:iam::{ACCOUNT}:role/mcd-lookup", "a member: its lookup role too"
     assert sorted(r["Name"] for r in aws.client("events").list_rules()["Rules"]) == sorted(RULES)
 
 
