@@ -5,7 +5,8 @@ Settings name destinations (webhooks or bot tokens) and routes by account, kind 
 the first matching route wins, and an alert no route matches is not sent. With no destinations
 configured, everything goes to the stage's default webhook secret. The detector's own health alerts
 (operational kinds) have no account or severity a route could filter out: the first route of their
-kind, or else every destination, receives them.
+kind, or else every destination, receives them. An early alert (``rules.early_outcome``) goes where the
+``manual_change`` it announces would go, but only to destinations with ``early_alerts`` on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) 
             continue
         return [by_name[name] for name in dict.fromkeys(route.destinations)]
     return list(settings.destinations) if operational else []
+
+
+def early_destinations(outcome: Outcome, settings: Settings) -> list[Destination]:
+    """Where an early alert is sent: the destinations its route names that have ``early_alerts`` on (the
+    stage's default webhook has no settings, so never)."""
+    return [d for d in destinations_for(outcome, settings, "") if d.early_alerts]
 
 
 def find_destination(name: str, settings: Settings, default_secret: str) -> Destination | None:

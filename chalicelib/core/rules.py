@@ -21,12 +21,13 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.core import trust
-from chalicelib.core.calls import AUDIT_CALLS, COMMON_READ_PREFIXES, is_access_denied
+from chalicelib.core.calls import AUDIT_CALLS, COMMON_READ_PREFIXES, can_change, is_access_denied
 from chalicelib.core.errors import ConfigurationError
 from chalicelib.core.model import TrailEvent
-from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, Outcome, summary_of
+from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, MANUAL_CHANGE, Outcome, summary_of
 from chalicelib.core.partitions import partition_of
 from chalicelib.core.settings import Settings
+from chalicelib.core.stream import OVERFLOW, index_keys
 from chalicelib.core.tamper import blinding_reason, tamper_reason
 from chalicelib.core.timeutil import iso
 
@@ -378,11 +379,30 @@ _RESOURCE_KEYS = (
 )
 
 
-def _resource(event: TrailEvent) -> dict[str, Any]:
+# More of them for early alerts, whose "which resource" matters more (api_call alerts keep the list above).
+_EARLY_RESOURCE_KEYS = (
+    *_RESOURCE_KEYS,
+    ("ec2.amazonaws.com", "instanceId", "AWS::EC2::Instance", "id"),
+    ("ec2.amazonaws.com", "volumeId", "AWS::EC2::Volume", "id"),
+    ("ec2.amazonaws.com", "networkInterfaceId", "AWS::EC2::NetworkInterface", "id"),
+    ("ec2.amazonaws.com", "subnetId", "AWS::EC2::Subnet", "id"),
+    ("lambda.amazonaws.com", "functionName", "AWS::Lambda::Function", "name"),
+    ("rds.amazonaws.com", "dBInstanceIdentifier", "AWS::RDS::DBInstance", "name"),
+    ("rds.amazonaws.com", "dBClusterIdentifier", "AWS::RDS::DBCluster", "name"),
+    ("dynamodb.amazonaws.com", "tableName", "AWS::DynamoDB::Table", "name"),
+    ("sns.amazonaws.com", "topicArn", "AWS::SNS::Topic", "arn"),
+    ("autoscaling.amazonaws.com", "autoScalingGroupName", "AWS::AutoScaling::AutoScalingGroup", "name"),
+    ("elasticloadbalancing.amazonaws.com", "loadBalancerArn", "AWS::ElasticLoadBalancingV2::LoadBalancer", "arn"),
+    ("elasticloadbalancing.amazonaws.com", "targetGroupArn", "AWS::ElasticLoadBalancingV2::TargetGroup", "arn"),
+    ("elasticloadbalancing.amazonaws.com", "loadBalancerName", "AWS::ElasticLoadBalancing::LoadBalancer", "name"),
+)
+
+
+def _resource(event: TrailEvent, known: tuple[tuple[str, str, str, str], ...] = _RESOURCE_KEYS) -> dict[str, Any]:
     """The resource a call evidently acts on, from its request (or response) parameters."""
     sections = [event.request_parameters, event.response_elements]
     sections = [s for s in sections if isinstance(s, Mapping)]
-    for source, key, resource_type, use in _RESOURCE_KEYS:
+    for source, key, resource_type, use in known:
         if event.event_source != source:
             continue
         value = next((s[key] for s in sections if isinstance(s.get(key), str) and s.get(key)), None)
@@ -395,3 +415,80 @@ def _resource(event: TrailEvent) -> dict[str, Any]:
             return {"resource_type": resource_type, "resource_id": value}
         return {"resource_type": resource_type, "resource_name": value}
     return {}
+
+
+# --- early alerts ------------------------------------------------------------------------------
+
+# Services whose resources AWS Config records (its resource-type namespaces), and the writes to them that
+# change no configuration item: data-plane calls (objects, items, messages, invocations) and credentials or
+# images Config does not record. Conservative: a service missing here gets no early alert (its change is still
+# reported from its Config item, if Config records it).
+CONFIG_RECORDED_CALLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ec2.amazonaws.com": (("AWS::EC2::",), (
+        "*Snapshot*", "*Image*", "*KeyPair*", "*Spot*", "SendDiagnosticInterrupt", "ReportInstanceStatus",
+        "*ExportTask*", "*ImportTask*")),
+    "s3.amazonaws.com": (("AWS::S3::",), ("*Object*", "*MultipartUpload*", "UploadPart*")),
+    "iam.amazonaws.com": (("AWS::IAM::",), (
+        "*AccessKey*", "*LoginProfile*", "*MFADevice*", "ChangePassword", "*SSHPublicKey*",
+        "*ServiceSpecificCredential*", "*SigningCertificate*", "*ServerCertificate*", "*AccountPasswordPolicy*",
+        "*AccountAlias*", "SetSecurityTokenServicePreferences", "*OpenIDConnectProvider*", "*SAMLProvider*")),
+    "lambda.amazonaws.com": (("AWS::Lambda::",), ("Invoke*",)),
+    "rds.amazonaws.com": (("AWS::RDS::",), ("Download*",)),
+    "elasticloadbalancing.amazonaws.com": (("AWS::ElasticLoadBalancing::", "AWS::ElasticLoadBalancingV2::"), ()),
+    "autoscaling.amazonaws.com": (("AWS::AutoScaling::",), (
+        "RecordLifecycleActionHeartbeat", "CompleteLifecycleAction")),
+    "cloudtrail.amazonaws.com": (("AWS::CloudTrail::",), ()),
+    "sns.amazonaws.com": (("AWS::SNS::",), ("Publish*", "Subscribe", "Unsubscribe", "*Subscription*")),
+    "sqs.amazonaws.com": (("AWS::SQS::",), (
+        "SendMessage*", "DeleteMessage*", "ChangeMessageVisibility*", "PurgeQueue", "*MessageMoveTask")),
+    "dynamodb.amazonaws.com": (("AWS::DynamoDB::",), (
+        "*Item", "BatchWrite*", "Transact*", "*Statement", "ExecuteTransaction", "*Backup*", "Export*", "Import*")),
+}
+API_CALL_EVENT = "AwsApiCall"
+EARLY_NAMES_SHOWN = 3
+
+
+def config_namespaces(event: TrailEvent) -> tuple[str, ...]:
+    """The Config resource-type namespaces a call can change (``AWS::EC2::``), or ``()`` when it changes none
+    that Config records: another service, or a write of ``CONFIG_RECORDED_CALLS``' exceptions."""
+    recorded = CONFIG_RECORDED_CALLS.get((event.event_source or "").lower())
+    name = event.event_name or ""
+    if recorded is None or any(glob_matches(glob, name) for glob in recorded[1]):
+        return ()
+    return recorded[0]
+
+
+def early_outcome(event: TrailEvent, settings: Settings, now: datetime) -> Outcome | None:
+    """The early alert of a streamed call, or ``None``: a successful write (``calls.can_change``), by a principal
+    neither trusted nor an AWS service (``trust.verdict``, decided on the issuing role), to a service AWS Config
+    records (``config_namespaces``).
+
+    It is not one of FORMAT.md's outcomes: its id is the call's (``ct:<eventID>``, as an ``api_call``'s would
+    be), its kind the ``manual_change`` it announces (so routing and severity judge it as that change), and
+    ``extra["early"]`` marks it; ``extra["names"]``, the identifiers the call names (the recent-calls index's
+    keys), say which resource when the request names none of ``_EARLY_RESOURCE_KEYS``.
+    """
+    if not event.event_id or not can_change(event.event_name, event.read_only, event.error_code):
+        return None
+    if (event.event_type or API_CALL_EVENT) != API_CALL_EVENT or is_signin_event(event):
+        return None
+    namespaces = config_namespaces(event)
+    if not namespaces:
+        return None
+    # AWS services never get one, whatever trust_aws_services says: early alerts are about people.
+    if trust.verdict(event.principal, settings.trusted_principals, True) is not None:
+        return None
+    extra = {"early": True, "config_types": [f"{n}*" for n in namespaces],
+             "names": _early_names(event)}
+    return _outcome(event, MANUAL_CHANGE, now, extra=extra, **_resource(event, _EARLY_RESOURCE_KEYS))
+
+
+def _early_names(event: TrailEvent) -> list[str]:
+    """Up to ``EARLY_NAMES_SHOWN`` identifiers the call names, ids (``sg-0…``) before words (``env``)."""
+    names = [n for n in index_keys(event) if n != OVERFLOW and not n.startswith("arn:")]
+    return sorted(names, key=lambda n: not any(c.isdigit() for c in n))[:EARLY_NAMES_SHOWN]
+
+
+def is_early(outcome: Outcome) -> bool:
+    """An early alert (``early_outcome``), not a finding of FORMAT.md's."""
+    return outcome.extra.get("early") is True

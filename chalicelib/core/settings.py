@@ -31,18 +31,23 @@ DEFAULT_IGNORED_RESOURCE_TYPES = (
 _ARN_PATTERN = re.compile(r"^arn:(aws|aws-us-gov|aws-cn|aws-iso|aws-iso-b|\*):iam::[0-9*]+:(root|user/.+|role/.+)$")
 
 
+DEFAULT_LOOKUP_ROLE = "mcd-lookup"  # FORMAT.md: settings.lookup_role
+
 @dataclass(frozen=True)
 class Destination:
     """A Slack destination: an incoming webhook, or a bot token posting to a channel.
 
     ``secret`` names where the URL or token lives: a Secrets Manager secret id/ARN, or
     ``ssm:/parameter/name`` for an SSM SecureString. The value itself is never in settings.
+    ``early_alerts`` (off by default) also sends it early alerts: an untrusted person's write, from the
+    live CloudTrail stream, completed with the AWS Config diff when the item arrives (docs/slack.md).
     """
 
     name: str
     type: str  # "webhook" or "bot"
     secret: str
     channel: str | None = None
+    early_alerts: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Settings:
     account_aliases: Mapping[str, str] = field(default_factory=dict)
     config_buckets: tuple[str, ...] | None = None  # None: Config's own key layout only (see docs/configuration.md)
     silence_alert_hours: int = 24  # the dead-man's switch (core.watchdog): alert after this long without input
+    accounts: tuple[str, ...] = ()  # the organisation's other accounts the detector watches (FORMAT.md, Accounts)
+    lookup_role: str = DEFAULT_LOOKUP_ROLE  # assumed in those accounts to read their CloudTrail history
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, lenient: bool = False) -> Settings:
@@ -99,7 +106,7 @@ class Settings:
             usable.append(pattern)
         trusted = tuple(usable)
         ignored = data.get("ignored_resource_types", list(DEFAULT_IGNORED_RESOURCE_TYPES))
-        destinations = tuple(_destination(d) for d in _list(data, "destinations"))
+        destinations = tuple(_destination(d, lenient) for d in _list(data, "destinations"))
         names = {d.name for d in destinations}
         routes = tuple(_route(r, names) for r in _list(data, "routes"))
         return cls(
@@ -116,14 +123,31 @@ class Settings:
             config_buckets=(tuple(_as_strings(data["config_buckets"], "config_buckets"))
                             if data.get("config_buckets") is not None else None),
             silence_alert_hours=_int(data, "silence_alert_hours", 24, 1, 30 * 24),
+            accounts=tuple(_account(a) for a in _string_list(data, "accounts")),
+            lookup_role=_role_name(data.get("lookup_role", DEFAULT_LOOKUP_ROLE)),
         )
 
 
 _KNOWN_KEYS = {
     "trusted_principals", "trust_aws_services", "ignored_resource_types", "lookback_minutes",
     "give_up_minutes", "burst_window_seconds", "destinations", "routes", "direct_rules", "account_aliases",
-    "config_buckets", "silence_alert_hours", "$comment",
+    "config_buckets", "silence_alert_hours", "accounts", "lookup_role", "$comment",
 }
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+
+
+def _account(value: str) -> str:
+    if not _ACCOUNT_ID.fullmatch(value):
+        raise ConfigurationError(f"accounts: {value[:40]!r} is not a 12-digit account id")
+    return value
+
+
+def _role_name(value: Any) -> str:
+    """A role name (``mcd-lookup``), not an ARN: the account is the item's, the partition the item's too."""
+    if not isinstance(value, str) or not _ROLE_NAME.fullmatch(value):
+        raise ConfigurationError(f"lookup_role must be a role name such as {DEFAULT_LOOKUP_ROLE!r}")
+    return value
 
 
 def _check_principal_pattern(pattern: str) -> None:
@@ -142,7 +166,12 @@ def _check_principal_pattern(pattern: str) -> None:
         )
 
 
-def _destination(raw: Any) -> Destination:
+_DESTINATION_KEYS = frozenset({"name", "type", "secret", "channel", "early_alerts", "$comment"})
+
+
+def _destination(raw: Any, lenient: bool = False) -> Destination:
+    """One destination, validated; ``lenient`` logs and skips unknown keys and an unusable ``early_alerts``
+    (early alerts then stay off: every other alert is still sent)."""
     if not isinstance(raw, Mapping):
         raise ConfigurationError("each destination must be an object")
     kind = raw.get("type", "webhook")
@@ -158,7 +187,22 @@ def _destination(raw: Any) -> Destination:
     channel = raw.get("channel")
     if kind == "bot" and not channel:
         raise ConfigurationError(f"bot destination {name!r} needs a 'channel'")
-    return Destination(name=name, type=kind, secret=secret, channel=channel)
+    return Destination(name=name, type=kind, secret=secret, channel=channel,
+                       early_alerts=_early_alerts(raw, name, lenient))
+
+
+def _early_alerts(raw: Mapping[str, Any], name: str, lenient: bool) -> bool:
+    problems = [f"unknown key {k!r}" for k in sorted(set(raw) - _DESTINATION_KEYS, key=str)]
+    early = raw.get("early_alerts", False)
+    if not isinstance(early, bool):
+        problems.append("'early_alerts' must be true or false")
+        early = False
+    for problem in problems:
+        if not lenient:
+            raise ConfigurationError(f"destination {name!r}: {problem}")
+        log_json(log, logging.ERROR, "destination_key_skipped", destination=name[:100], reason=problem[:200],
+                 action="skipped: its alerts are still sent, early alerts only where early_alerts is true")
+    return early
 
 
 def _route(raw: Any, names: set[str]) -> Route:

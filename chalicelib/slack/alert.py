@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, MANUAL_CHANGE, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.rules import is_early
 from chalicelib.core.severity import severity_reason
 from chalicelib.core.text import compact_json, nonblank
 from chalicelib.slack import blocks
@@ -191,7 +192,22 @@ def _request_section(outcome: Outcome, budget: int) -> str | None:
     return f"*Request parameters*\n```{text}```"
 
 
+def early_note(outcome: Outcome) -> str:
+    """What an early alert is, and what will follow (mrkdwn; the Config types and names are escaped)."""
+    types = outcome.extra.get("config_types")
+    shown = ", ".join(code(t, 60) for t in types[:3]) if isinstance(types, list) and types else "this resource type"
+    note = (":hourglass_flowing_sand: *Early alert* from the live CloudTrail stream: AWS Config records "
+            f"{shown}. The before → after diff follows when AWS Config records the change; until then, or if it "
+            "never does, this is what is known.")
+    names = outcome.extra.get("names")
+    if not (outcome.resource_id or outcome.resource_name) and isinstance(names, list) and names:
+        note += " Names: " + ", ".join(code(n, 80) for n in names[:3])
+    return note
+
+
 def _body_section(outcome: Outcome, budget: int, console_base: str | None) -> str | None:
+    if is_early(outcome):
+        return _request_section(outcome, budget)
     if outcome.kind in (MANUAL_CHANGE, UNATTRIBUTED_CHANGE):
         return _diff_section(outcome, budget, console_base)
     if outcome.kind == API_CALL:
@@ -215,6 +231,8 @@ def render_alert(outcome: Outcome, console_base: str | None) -> dict[str, Any]:
         blocks.header(f"{SEVERITY_EMOJI[level]} {plain(headline, LIMITS['header'])}"),
         blocks.fields(_fields_for(outcome, console_base)),
     ]
+    if is_early(outcome):
+        message.append(blocks.context(early_note(outcome)))
     links = join_within(alert_links(outcome, console_base), _LINKS_BUDGET)
     footer = _footer(outcome, level, reason)
     room = LIMITS["total_text"] - total_text(message) - len(links) - len(footer) - 100

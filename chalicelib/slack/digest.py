@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, MANUAL_CHANGE, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.rules import is_early
 from chalicelib.core.severity import HIGH, LOW, MEDIUM, SEVERITY_RANK, Severity, max_severity, severity
 from chalicelib.core.text import clip, nonblank, one_line
 from chalicelib.core.timeutil import parse_time
@@ -57,6 +58,9 @@ def _digest_title(outcomes: Sequence[Outcome]) -> str:
     kinds = {o.kind for o in outcomes}
     names = list(dict.fromkeys(clip(one_line(who(o)), 40) for o in outcomes))
     name = names[0] if len(names) == 1 else None
+    if all(is_early(o) for o in outcomes):
+        pending = f"{count} changes by hand (AWS Config diffs pending)"
+        return f"{name} made {pending}" if name else pending
     if len(kinds) == 1 and next(iter(kinds)) in _TITLES:
         return _TITLES[next(iter(kinds))](count, name, names)
     return f"{count} alerts" + (f" for {name}" if name else "")
@@ -125,6 +129,8 @@ def _item_label(outcome: Outcome, console_base: str | None, *, with_link: bool) 
 
 def _item_details(outcome: Outcome, *, show_who: bool) -> list[str]:
     details = [esc(v, 80) for v in (outcome.resource_type, ", ".join(outcome.event_names[:3])) if v]
+    if is_early(outcome):
+        details.append("early alert: AWS Config diff pending")
     if outcome.kind == UNATTRIBUTED_CHANGE:
         details.append("no CloudTrail author")
     elif show_who and outcome.kind != CONSOLE_SIGNIN:

@@ -17,14 +17,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.slack import blocks
 from chalicelib.slack.alert import render_alert
 from chalicelib.slack.blocks import minimal_blocks
 from chalicelib.slack.digest import render_digest
 from chalicelib.slack.limits import LIMITS, check_limits
 from chalicelib.slack.links import check_base
 from chalicelib.slack.operational import is_operational, render_operational
+from chalicelib.slack.text import code
 
-__all__ = ["LIMITS", "check_limits", "render"]
+__all__ = ["LIMITS", "check_limits", "completed_note", "follow_up_note", "render", "with_note"]
 
 _RENDERED_KINDS = frozenset({MANUAL_CHANGE, UNATTRIBUTED_CHANGE, CONSOLE_SIGNIN, API_CALL})
 
@@ -57,3 +59,25 @@ def render(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> d
     if check_limits(payload):
         payload["blocks"] = minimal_blocks(payload)
     return payload
+
+
+# --------------------------------------------------------------------------------------------
+# Notes the sender adds to a rendered message (early alerts completed, follow-ups)
+
+
+def with_note(payload: dict[str, Any], note: str) -> dict[str, Any]:
+    """``payload`` with one more context line (``note`` is safe mrkdwn), or unchanged if it would not fit."""
+    noted = {**payload, "blocks": [*payload.get("blocks", []), blocks.context(note)]}
+    return noted if not check_limits(noted) else payload
+
+
+def follow_up_note(event_ids: Sequence[str]) -> str:
+    """A follow-up's reference to the earlier alert of the same call (webhooks can neither thread nor edit)."""
+    ids = ", ".join(code(i, 80) for i in list(event_ids)[:3]) + (" …" if len(event_ids) > 3 else "")
+    return (f":link: *Follow-up* to the alert posted earlier for the same call (CloudTrail event {ids}): "
+            "AWS Config has recorded the change.")
+
+
+def completed_note(clock_text: str) -> str:
+    """The line an early alert gets when it is updated in place with its Config diff (``HH:MM:SS``)."""
+    return f":white_check_mark: Completed with AWS Config's record of the change (updated {code(clock_text, 20)} UTC)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chalicelib.core.outcomes import CONSOLE_SIGNIN, MANUAL_CHANGE, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.rules import is_early
 from chalicelib.core.text import clip, one_line
 from chalicelib.slack.labels import resource_label, who
 from chalicelib.slack.limits import LIMITS
@@ -47,6 +48,12 @@ def _call_title(outcome: Outcome, name: str) -> str:
     return f"{name} called {call}"
 
 
+def _early_title(outcome: Outcome, name: str) -> str:
+    """``alice called AuthorizeSecurityGroupIngress on sg-1``: what is known before AWS Config records it."""
+    known = outcome.resource_id or outcome.resource_name
+    return _call_title(outcome, name) + (f" on {resource_label(outcome)}" if known else "")
+
+
 _TITLES: dict[str, Callable[[Outcome, str], str]] = {
     MANUAL_CHANGE: _manual_title,
     UNATTRIBUTED_CHANGE: _unattributed_title,
@@ -57,6 +64,8 @@ _TITLES: dict[str, Callable[[Outcome, str], str]] = {
 def title(outcome: Outcome) -> str:
     """What happened, in one line: ``alice changed sg-1 (web) by hand``, ``Root console sign-in``, ..."""
     name = clip(one_line(who(outcome)), 50)
+    if is_early(outcome):
+        return _early_title(outcome, name)
     return _TITLES.get(outcome.kind, _call_title)(outcome, name)
 
 

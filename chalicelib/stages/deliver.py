@@ -24,6 +24,15 @@
   is deleted), so a job never reaches the queue's ``maxReceiveCount`` by waiting.
 * Once: a marker per destination and alert, written after the post, keeps redeliveries silent, and
   copies of one alert received in the same run are posted once.
+* Early alerts (``rules.early_outcome``; destinations with ``early_alerts``): an untrusted person's write,
+  from the live stream, posted at once, never held by a burst nor part of one; one message per principal
+  and run. The ``manual_change`` that follows completes it: a bot's early message is updated in place
+  into the full alert (its record ``post#<destination>#msg:<ts>`` keeps what it shows); a webhook gets a
+  follow-up message that names the call. An early alert not posted within ``EARLY_MAX_AGE_SECONDS`` is
+  dropped: it is no longer early, and the Config path tells the change.
+* Follow-ups: a change whose call had its own alert on this destination (an ``api_call``, or an early
+  alert) goes under it on a bot (a thread reply; broadcast when more severe) and names it on a webhook;
+  on a destination with ``early_alerts`` a webhook follow-up is posted at once, not held by the burst.
 * State read back (burst records, post markers) is checked before use: a time that is not a finite
   number at most ``MAX_CLOCK_SKEW_SECONDS`` in the future, or a field of the wrong shape, makes the
   item count as absent (logged as ``slack_state_ignored``); it never holds alerts and never crashes.
@@ -44,7 +53,8 @@ from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.metrics import ALERT_DELAY_FROM_CALL, ALERT_DELAY_FROM_NOTIFICATION, SECONDS, SLACK_RATE_LIMITED
 from chalicelib.core.outcomes import UNATTRIBUTED_CHANGE, Outcome
-from chalicelib.core.routing import destinations_for, find_destination
+from chalicelib.core.routing import destinations_for, early_destinations, find_destination
+from chalicelib.core.rules import is_early
 from chalicelib.core.settings import Destination, Settings
 from chalicelib.core.severity import SEVERITY_RANK, severity
 from chalicelib.core.timeutil import parse_time
@@ -70,6 +80,9 @@ BURST_STORE_CHARS = 150_000  # outcomes kept with a bot message's burst record (
 _SLACK_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
 _CHANNEL = re.compile(r"^[#@]?[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _COUNT = re.compile(r"^[0-9]{1,7}$")
+EARLY_MAX_AGE_SECONDS = 600  # an early alert that could not be posted by then is dropped (the Config path tells)
+EARLY_GROUP = "early:"  # group keys of early alerts: never a burst
+SHOWN = "shown"  # sk of an early bot message's record (what it shows, for completing it in place)
 
 
 @dataclass
@@ -102,7 +115,7 @@ class _Run:
     started: float = 0.0
     counts: dict[str, int] = field(default_factory=lambda: {
         "posted": 0, "messages": 0, "updates": 0, "held": 0, "retried": 0, "deferred": 0, "dead_lettered": 0,
-        "duplicates": 0})
+        "duplicates": 0, "early": 0, "completed": 0})
     blocked: dict[str, float] = field(default_factory=dict)  # destination -> clock until which it is not called
     refused: dict[str, str] = field(default_factory=dict)  # destination -> why it refuses every message
     last_call: dict[str, float] = field(default_factory=dict)
@@ -123,7 +136,8 @@ def group_key(outcome: Outcome) -> str:
     if outcome.kind == UNATTRIBUTED_CHANGE:
         return "unattributed"
     display_name = outcome.principal.display_name if outcome.principal else None
-    return outcome.principal_arn or display_name or f"{outcome.kind}:{outcome.signin}"
+    key = outcome.principal_arn or display_name or f"{outcome.kind}:{outcome.signin}"
+    return EARLY_GROUP + key if is_early(outcome) else key
 
 
 def slack_send(deps: StageDeps) -> dict[str, int]:
@@ -178,10 +192,18 @@ def _entry_for(run: _Run, message: ReceivedMessage, seen: set[tuple[str, str]]) 
     if not outcome.is_alert:
         _keep_unusable(run, message, f"not an alert: kind {str(outcome.kind)[:40]!r}")
         return None
+    early = is_early(outcome)
+    if early and _too_late(deps, outcome):
+        log_json(log, logging.INFO, "early_alert_expired", outcome_id=outcome.outcome_id, destination=dest,
+                 action=f"dropped: not posted within {EARLY_MAX_AGE_SECONDS} s; the Config path tells the change")
+        return None
     if dest is None:
-        targets = destinations_for(outcome, settings, deps.env.slack_secret)
+        targets = (early_destinations(outcome, settings) if early
+                   else destinations_for(outcome, settings, deps.env.slack_secret))
         if not targets:
-            if not settings.destinations:
+            if early:
+                log_json(log, logging.INFO, "early_alert_not_routed", outcome_id=outcome.outcome_id)
+            elif not settings.destinations:
                 _keep_unusable(run, message, "no Slack destination: settings name none and MCD_SLACK_SECRET is unset")
             else:
                 log_json(log, logging.WARNING, "alert_not_routed", outcome_id=outcome.outcome_id, kind=outcome.kind)
@@ -196,6 +218,12 @@ def _entry_for(run: _Run, message: ReceivedMessage, seen: set[tuple[str, str]]) 
         run.counts["duplicates"] += 1
         return None
     return _Entry(outcome, dest, attempt, message, since, odd_answers)
+
+
+def _too_late(deps: StageDeps, outcome: Outcome) -> bool:
+    """An early alert decided more than ``EARLY_MAX_AGE_SECONDS`` ago (or at a time that cannot be read)."""
+    decided = parse_time(outcome.at)
+    return decided is None or deps.clock() - decided.timestamp() > EARLY_MAX_AGE_SECONDS
 
 
 def _counter(value: Any) -> int:
@@ -233,12 +261,7 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
     if destination is None:
         _dead_letter(run, members, f"destination {dest_name!r} is not configured any more")
         return
-    if dest_name in run.refused:
-        _dead_letter(run, members, run.refused[dest_name])
-        return
-    if dest_name in run.blocked:
-        _requeue(deps, members, run.blocked[dest_name] - deps.clock(), retry=False)
-        run.counts["retried"] += len(members)
+    if _stopped(run, dest_name, members):
         return
     if deps.clock() >= run.deadline:
         _requeue(deps, members, 0, retry=False)
@@ -250,11 +273,21 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
         _requeue(deps, members, GATHER_SECONDS, retry=False)
         run.counts["held"] += len(members)
         return
+    if key.startswith(EARLY_GROUP):
+        _post_early(run, destination, members)
+        return
+    gone: frozenset[str] = frozenset()
+    if destination.type == "bot":
+        members, gone = _complete_early(run, destination, members)
+        if not members or _stopped(run, dest_name, members):
+            return
     window = run.settings.burst_window_seconds
     # The Config diff of a call that already had its own alert goes under that alert, whatever burst is open:
-    # with the live stream, the diff follows the call's alert within a minute or two.
-    thread = _earlier_alert(deps, destination, members) if destination.type == "bot" else None
-    burst = None if thread else _current_burst(deps, dest_name, key, window)
+    # with the live stream, the diff follows the call's alert within a minute or two. A webhook cannot thread:
+    # its message names the earlier alert, and with early alerts on it is not held by the burst either.
+    thread = _earlier_alert(deps, destination, members, gone) if destination.type == "bot" else None
+    follows = _followed_calls(deps, destination, members) if destination.type == "webhook" else []
+    burst = None if thread or (follows and destination.early_alerts) else _current_burst(deps, dest_name, key, window)
     level = _level(e.outcome for e in members)
     escalation = burst is not None and SEVERITY_RANK[level] > SEVERITY_RANK[burst.level]
     if burst is not None and not escalation:
@@ -275,6 +308,10 @@ def _send_group(run: _Run, dest_name: str, key: str, members: list[_Entry]) -> N
     payload = _payload(run, members, [e.outcome for e in members])
     if payload is None:
         return
+    if follows:
+        from chalicelib.slack.render import follow_up_note, with_note
+
+        payload = with_note(payload, follow_up_note(follows))
     if thread:
         # A reply under the call's alert; when it is worse than that alert, also shown in the channel.
         ts, shown = thread
@@ -295,11 +332,26 @@ def _level(outcomes: Any) -> str:
         return "high"
 
 
-def _earlier_alert(deps: StageDeps, destination: Destination, members: list[_Entry]) -> tuple[str, str] | None:
+def _stopped(run: _Run, dest_name: str, members: list[_Entry]) -> bool:
+    """``True`` after dead-lettering or re-queueing ``members``: their destination refuses every message, or
+    is paused for the rest of this run (rate limited, unavailable)."""
+    if dest_name in run.refused:
+        _dead_letter(run, members, run.refused[dest_name])
+        return True
+    if dest_name in run.blocked:
+        _requeue(run.deps, members, run.blocked[dest_name] - run.deps.clock(), retry=False)
+        run.counts["retried"] += len(members)
+        return True
+    return False
+
+
+def _earlier_alert(deps: StageDeps, destination: Destination, members: list[_Entry],
+                   gone: frozenset[str] = frozenset()) -> tuple[str, str] | None:
     """``(ts, severity)`` of a direct alert (``ct:<eventID>``) posted to this bot destination for one of these calls.
 
     A marker without a usable ``ts`` is ignored (logged); one written before severities were recorded
-    counts as ``low``, so a reply under it is shown in the channel rather than hidden.
+    counts as ``low``, so a reply under it is shown in the channel rather than hidden. Messages found
+    deleted (``gone``) are not replied under.
     """
     for entry in members:
         if entry.outcome.outcome_id.startswith("ct:"):
@@ -313,8 +365,155 @@ def _earlier_alert(deps: StageDeps, destination: Destination, members: list[_Ent
                 if ts:  # an empty ts is a webhook post: nothing to thread under
                     _state_ignored(destination.name, "post", "ts or level of the wrong shape")
                 continue
+            if ts in gone:
+                continue
             return ts, level
     return None
+
+
+def _followed_calls(deps: StageDeps, destination: Destination, members: list[_Entry]) -> list[str]:
+    """The event ids of these changes whose call had its own alert (``ct:<eventID>``) on this destination."""
+    found = []
+    for entry in members:
+        if entry.outcome.outcome_id.startswith("ct:"):
+            continue
+        for event_id in entry.outcome.event_ids:
+            if deps.state.get(post_marker(destination.name, f"ct:{event_id.lower()}"), POSTED):
+                found.append(event_id)
+    return list(dict.fromkeys(found))
+
+
+# --------------------------------------------------------------------------------------------
+# Early alerts: posted at once, completed by the Config path
+
+
+def _post_early(run: _Run, destination: Destination, members: list[_Entry]) -> None:
+    """One principal's early alerts: one message now, never held by nor counted in a burst."""
+    deps = run.deps
+    outcomes = [e.outcome for e in members]
+    payload = _payload(run, members, outcomes)
+    if payload is None:
+        return
+    result = _call(run, destination, payload)
+    if result.status != "ok":
+        _failed(run, destination, members, result)
+        return
+    now = deps.clock()
+    level = _level(outcomes)
+    ts, channel = result.ts or "", result.channel or destination.channel or ""
+    if destination.type == "bot" and _SLACK_TS.match(ts) and _CHANNEL.match(channel):
+        deps.state.put(_shown_record(destination.name, ts), SHOWN, now, ttl_days=1, channel=channel, level=level,
+                       outcomes=_stored(outcomes))
+    else:
+        ts = ""  # nothing to update in place: the change's alert is a follow-up message
+    for entry in members:
+        deps.state.put(post_marker(destination.name, entry.outcome.outcome_id), POSTED, now, ts=ts, level=level,
+                       early="1")
+    deps.queue(SLACK_QUEUE).delete([e.message for e in members])
+    log_json(log, logging.INFO, "slack_posted_early", destination=destination.name, alerts=len(members),
+             outcome_ids=[e.outcome.outcome_id for e in members])
+    run.counts["posted"] += len(members)
+    run.counts["messages"] += 1
+    run.counts["early"] += len(members)
+
+
+def _shown_record(dest: str, ts: str) -> str:
+    """``pk`` of what an early bot message shows (sk ``shown``): the post marker space, keyed by its ts."""
+    return post_marker(dest, f"msg:{ts}")
+
+
+def _complete_early(run: _Run, destination: Destination,
+                    members: list[_Entry]) -> tuple[list[_Entry], frozenset[str]]:
+    """Update each early bot message these changes complete into their full alert.
+
+    Returns the changes left for the usual path (none of their calls had an early message; its record is
+    unusable; or they are more severe than it showed: never only edited in, so a reply in its thread, also
+    sent to the channel) and the ts of early messages found deleted (not replied under).
+    """
+    by_message: dict[str, list[_Entry]] = defaultdict(list)
+    rest: list[_Entry] = []
+    for entry in members:
+        ts = _early_message(run.deps, destination.name, entry.outcome)
+        (by_message[ts] if ts else rest).append(entry)
+    gone: set[str] = set()
+    for ts, group in by_message.items():
+        if _stopped(run, destination.name, group):
+            continue
+        result = _update_early(run, destination, ts, group)
+        if result != "done":
+            rest.extend(group)
+        if result == "gone":
+            gone.add(ts)
+    return rest, frozenset(gone)
+
+
+def _early_message(deps: StageDeps, dest: str, outcome: Outcome) -> str | None:
+    """The ts of an early bot message posted for one of this change's calls."""
+    if outcome.outcome_id.startswith("ct:"):
+        return None
+    for event_id in outcome.event_ids:
+        found = deps.state.get(post_marker(dest, f"ct:{event_id.lower()}"), POSTED)
+        ts = found.get("ts") if found and found.get("early") == "1" else None
+        if isinstance(ts, str) and _SLACK_TS.match(ts):
+            return ts
+    return None
+
+
+def _update_early(run: _Run, destination: Destination, ts: str, group: list[_Entry]) -> str:
+    """``done`` (updated, or left to retry), ``thread`` (reply under it instead) or ``gone`` (post anew)."""
+    deps = run.deps
+    try:
+        channel, shown_level, shown = _read_shown(deps.state.get(_shown_record(destination.name, ts), SHOWN))
+    except ValueError as error:
+        _state_ignored(destination.name, "early message", str(error))
+        return "thread"
+    level = _level(e.outcome for e in group)
+    if SEVERITY_RANK[level] > SEVERITY_RANK[shown_level]:
+        return "thread"
+    covered = {i.lower() for e in group for i in e.outcome.event_ids}
+    new_ids = {e.outcome.outcome_id for e in group}
+    kept = [o for o in shown if o.outcome_id not in new_ids
+            and not (is_early(o) and covered & {i.lower() for i in o.event_ids})]
+    combined = kept + [e.outcome for e in group]
+    payload = _payload(run, group, combined)
+    if payload is None:
+        return "done"
+    from chalicelib.slack.render import completed_note, with_note
+
+    payload = with_note(payload, completed_note(_iso(deps.clock())[11:19]))
+    result = _call(run, destination, payload, update=(channel, ts))
+    if result.message_gone:
+        log_json(log, logging.INFO, "slack_update_impossible", destination=destination.name, detail=result.detail)
+        return "gone"
+    if result.status != "ok":
+        _failed(run, destination, group, result)
+        return "done"
+    now = deps.clock()
+    _mark(deps, destination.name, group, now, ts, shown_level)
+    deps.state.put(_shown_record(destination.name, ts), SHOWN, now, ttl_days=1, channel=channel, level=shown_level,
+                   outcomes=_stored(combined))
+    deps.queue(SLACK_QUEUE).delete([e.message for e in group])
+    log_json(log, logging.INFO, "slack_completed", destination=destination.name, alerts=len(group),
+             outcome_ids=[e.outcome.outcome_id for e in group])
+    _record_delays(deps, [e.outcome for e in group], now)
+    run.counts["posted"] += len(group)
+    run.counts["updates"] += 1
+    run.counts["completed"] += len(group)
+    return "done"
+
+
+def _read_shown(found: dict[str, Any] | None) -> tuple[str, str, list[Outcome]]:
+    """An early message's record: ``(channel, level, outcomes)``; ``ValueError`` when absent or unusable."""
+    if not found:
+        raise ValueError("no record of what the early message shows")
+    channel, level, outcomes = found.get("channel"), found.get("level"), found.get("outcomes")
+    if not isinstance(channel, str) or not _CHANNEL.match(channel):
+        raise ValueError("channel has the wrong shape")
+    if level not in SEVERITY_RANK:
+        raise ValueError("level is not a severity")
+    if not isinstance(outcomes, str):
+        raise ValueError("outcomes is not text")
+    return channel, level, _stored_outcomes(outcomes)
 
 
 def _gathering(deps: StageDeps, members: list[_Entry]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_fixtures import manual, signin
 
 from chalicelib.core.outcomes import DEAD_LETTER, Outcome
-from chalicelib.core.routing import DEFAULT_DESTINATION, destinations_for, find_destination
+from chalicelib.core.routing import DEFAULT_DESTINATION, destinations_for, early_destinations, find_destination
 from chalicelib.core.settings import Settings
 from chalicelib.core.severity import severity
 
@@ -57,3 +57,16 @@ def test_a_queued_job_finds_its_destination_by_name() -> None:
     assert find_destination("gone", settings, "mcd/t/default") is None
     assert find_destination(DEFAULT_DESTINATION, settings, "mcd/t/default").secret == "mcd/t/default"
     assert find_destination(DEFAULT_DESTINATION, settings, "") is None
+
+
+def test_early_alerts_go_where_their_change_would_go_but_only_where_asked_for() -> None:
+    sec, ops, audit = DESTINATIONS
+    destinations = [{**sec, "early_alerts": True}, ops, {**audit, "early_alerts": True}]
+    early = manual(outcome_id="ct:1", changed_properties=(), extra={"early": True})
+    routes = [{"kinds": ["manual_change"], "min_severity": "high", "destinations": ["sec"]},
+              {"kinds": ["manual_change"], "destinations": ["ops", "audit"]}]
+    settings = Settings.from_dict({"destinations": destinations, "routes": routes})
+    assert [d.name for d in early_destinations(early, settings)] == ["audit"], "medium: the second route; ops is off"
+    high = manual(outcome_id="ct:2", extra={"early": True})
+    assert [d.name for d in early_destinations(high, settings)] == ["sec"]
+    assert early_destinations(early, Settings()) == [], "the stage's default webhook never gets them"

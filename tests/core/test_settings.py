@@ -273,3 +273,43 @@ def test_lenient_loading_with_every_pattern_refused_trusts_nobody_and_keeps_the_
             "give_up_minutes": 60}
     settings = Settings.from_dict(data, lenient=True)
     assert settings.trusted_principals == () and settings.give_up_minutes == 60
+
+
+def test_the_organisations_accounts_and_the_lookup_role_are_validated() -> None:
+    from chalicelib.core.settings import DEFAULT_LOOKUP_ROLE, Settings
+
+    assert (Settings().accounts, Settings().lookup_role) == ((), DEFAULT_LOOKUP_ROLE) == ((), "mcd-lookup")
+    loaded = Settings.from_dict({"accounts": ["603829174455"], "lookup_role": "audit-reader"})
+    assert (loaded.accounts, loaded.lookup_role) == (("603829174455",), "audit-reader")
+    for bad in ({"accounts": ["6038291744"]}, {"accounts": "603829174455"},
+                {"lookup_role": "arn:aws:iam::603829174455:role/mcd-lookup"}, {"lookup_role": ""}):
+        with pytest.raises(ConfigurationError):
+            Settings.from_dict(bad)
+
+
+# --- early alerts: per destination, off by default -------------------------------------------------------------
+
+
+def test_early_alerts_are_off_unless_a_destination_turns_them_on():
+    settings = Settings.from_dict({"destinations": [
+        {"name": "sec", "secret": "mcd/sec"},
+        {"name": "ops", "type": "bot", "secret": "mcd/bot", "channel": "C0OPS", "early_alerts": True,
+         "$comment": "measured first"}]})
+    assert [d.early_alerts for d in settings.destinations] == [False, True]
+    assert Destination("sec", "webhook", "mcd/sec").early_alerts is False
+
+
+@pytest.mark.parametrize("destination, words", [
+    ({"name": "ops", "secret": "mcd/ops", "early_alerts": "yes"}, ["ops", "early_alerts", "true or false"]),
+    ({"name": "ops", "secret": "mcd/ops", "early_alert": True}, ["ops", "unknown key", "early_alert"]),
+])
+def test_a_bad_destination_key_is_named_and_when_lenient_skipped_without_silencing_alerts(
+        destination: dict[str, Any], words: list[str], caplog: pytest.LogCaptureFixture):
+    message = error_of({"destinations": [destination]})
+    assert all(word in message for word in words)
+    with caplog.at_level(logging.ERROR, logger="mcd.settings"):
+        settings = Settings.from_dict({"destinations": [destination], "routes": [{"destinations": ["ops"]}]},
+                                      lenient=True)
+    assert settings.destinations == (Destination("ops", "webhook", "mcd/ops"),), "still a destination, no early alerts"
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records]
+    assert line["event"] == "destination_key_skipped" and line["destination"] == "ops"

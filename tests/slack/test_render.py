@@ -11,18 +11,20 @@ from hypothesis import strategies as st
 from slack_fixtures import (
     ANY_TEXT,
     BUILDERS,
+    HOSTILE,
     all_texts,
     assert_valid,
     event,
     hostile_outcome,
     manual,
     mrkdwn_texts,
+    read,
 )
 
 from chalicelib.core.model import Principal
-from chalicelib.core.outcomes import SUPPRESSED, EventSummary, Outcome
+from chalicelib.core.outcomes import MANUAL_CHANGE, SUPPRESSED, EventSummary, Outcome
 from chalicelib.core.severity import severity
-from chalicelib.slack.render import render
+from chalicelib.slack.render import completed_note, follow_up_note, render, with_note
 
 
 def test_suppressed_outcomes_are_skipped_and_nothing_left_raises() -> None:
@@ -131,3 +133,66 @@ def test_property_no_event_text_anywhere_produces_markup(texts: list[str]) -> No
     for outcome in outcomes:
         assert_valid(render([outcome]))
     assert_valid(render(outcomes))
+
+
+# --------------------------------------------------------------------------------------------
+# Early alerts (a call streamed before its Config item) and the notes the sender adds
+
+
+def early(text: str | None = None, **overrides: Any) -> Outcome:
+    """An early alert: the call of ``manual()`` before AWS Config recorded it (no diff, no change type)."""
+    extra = {"early": True, "config_types": ["AWS::EC2::*"], "names": ["sg-0b1467d0992aec890"]}
+    if text is not None:
+        extra.update(config_types=[text], names=[text, text])
+    values: dict[str, Any] = {"outcome_id": "ct:1d43528d-3fba-4882-9a8a-fe43f958db7c", "change_type": None,
+                              "changed_properties": (), "archive_bucket": None, "archive_key": None,
+                              "capture_time": None, "event_name": None, "extra": extra}
+    return manual(**{**values, **overrides})
+
+
+def test_an_early_alert_says_who_what_call_and_which_resource_and_what_follows() -> None:
+    payload = render([early()])
+    assert_valid(payload)
+    assert read(payload["text"]) == ("[medium] dmitri.volkov called AuthorizeSecurityGroupIngress on "
+                                     "sg-0b1467d0992aec890 (bastion-sg) (account 318472906155, us-east-2)")
+    joined = "\n".join(mrkdwn_texts(payload))
+    assert "*Early alert* from the live CloudTrail stream" in joined and "`AWS::EC2::*`" in joined
+    assert "*Request parameters*" in joined and "What changed" not in joined
+    assert "Names:" not in joined, "the resource is known: no need to list what the call names"
+
+
+def test_an_early_alert_of_an_unknown_resource_lists_what_the_call_names() -> None:
+    payload = render([early(resource_id=None, resource_name=None, resource_type=None, resource_arn=None)])
+    assert read(payload["text"]).startswith("[medium] dmitri.volkov called AuthorizeSecurityGroupIngress (account")
+    assert "Names: `sg-0b1467d0992aec890`" in "\n".join(mrkdwn_texts(payload))
+
+
+def test_hostile_text_in_an_early_alert_and_its_notes_is_escaped() -> None:
+    hostile = hostile_outcome(MANUAL_CHANGE)
+    taken = {f.name: getattr(hostile, f.name) for f in dataclasses.fields(hostile)
+             if f.name not in ("kind", "extra", "changed_properties", "resource_id", "resource_name")}
+    payload = render([early(HOSTILE, **taken, resource_id=None, resource_name=None)])
+    assert_valid(payload)
+    assert "&lt;!channel&gt;" in "\n".join(mrkdwn_texts(payload))
+    for note in (follow_up_note([HOSTILE, "ev-2", "ev-3", "ev-4"]), completed_note(HOSTILE)):
+        noted = with_note(render([manual()]), note)
+        assert_valid(noted)
+        assert noted["blocks"][-1]["elements"][0]["text"] == note and "<!channel>" not in note
+
+
+def test_a_digest_of_early_alerts_says_the_diffs_are_pending() -> None:
+    second = early(outcome_id="ct:2", resource_id="sg-0c2", resource_name=None, event_ids=("ev-2",))
+    payload = render([early(), second])
+    assert_valid(payload)
+    assert read(payload["blocks"][0]["text"]["text"]).endswith(
+        "dmitri.volkov made 2 changes by hand (AWS Config diffs pending)")
+    assert "\n".join(mrkdwn_texts(payload)).count("early alert: AWS Config diff pending") == 2
+    mixed = render([manual(), second])  # an early message being completed: one entry still pending
+    assert "dmitri.volkov changed 2 resources by hand" in read(mixed["text"])
+    assert "\n".join(mrkdwn_texts(mixed)).count("AWS Config diff pending") == 1
+
+
+def test_a_note_that_would_break_a_limit_is_left_out() -> None:
+    payload = render([manual()])
+    full = {**payload, "blocks": payload["blocks"] + [{"type": "divider"}] * (50 - len(payload["blocks"]))}
+    assert with_note(full, follow_up_note(["ev-1"])) == full

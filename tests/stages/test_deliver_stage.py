@@ -570,3 +570,218 @@ def test_config_diff_of_an_alerted_call_is_threaded_under_it_for_bots() -> None:
     assert "ReplaceRoute" in json.dumps(first) and "thread_ts" not in first
     assert second.get("thread_ts") == result.slack[0].answer.ts, "a reply in the api_call's thread"
     assert "rtb-091287e7d7756da16" in json.dumps(second)
+
+
+# --------------------------------------------------------------------------------------------
+# Early alerts (issue 15): told from the stream, completed by the Config path
+
+TAG_DIFF = {"path": "Tags.env", "change_type": "UPDATE", "previous": "dev", "updated": "prod"}
+EARLY_HOOK = {"name": "ops", "type": "webhook", "secret": "ops", "early_alerts": True}
+
+
+def early(deps: MemoryDeps, principal: str = "alice", resource: str = "sg-0a1", **fields: Any) -> Outcome:
+    """The early alert of the call behind ``change(deps, principal, resource)`` (the same event id)."""
+    return alert(deps, principal, resource, outcome_id=f"ct:ev-{resource}", event_name="CreateTags",
+                 change_type=None, extra={"early": True, "config_types": ["AWS::EC2::*"]}, **fields)
+
+
+def change(deps: MemoryDeps, principal: str = "alice", resource: str = "sg-0a1", **fields: Any) -> Outcome:
+    """The ``manual_change`` the Config path decides for that call: a tag changed."""
+    return alert(deps, principal, resource, event_name="CreateTags", changed_properties=(TAG_DIFF,), **fields)
+
+
+def use_early_bot(deps: MemoryDeps) -> None:
+    use_bot(deps)
+    deps.settings_document["destinations"][0]["early_alerts"] = True
+
+
+def test_early_alerts_go_only_to_destinations_that_ask_for_them(caplog: pytest.LogCaptureFixture) -> None:
+    deps = bench(settings={"destinations": [EARLY_HOOK, {"name": "sec", "type": "webhook", "secret": "sec"}]})
+    enqueue(deps, early(deps))
+    assert slack_send(deps)["early"] == 1
+    assert len(posts(deps, hook("ops"))) == 1 and posts(deps, hook("sec")) == []
+    assert marker(deps, "ops", "ct:ev-sg-0a1")["early"] == "1"
+    plain = bench()  # the stage's default webhook only: nothing asks for early alerts
+    enqueue(plain, early(plain))
+    with caplog.at_level(logging.INFO, logger="mcd.slack"):
+        slack_send(plain)
+    assert posts(plain) == [] and stored(plain) == [] and depth(plain) == 0
+    assert any(json.loads(r.getMessage())["event"] == "early_alert_not_routed" for r in caplog.records)
+
+
+def test_an_early_alert_is_posted_once_and_never_late() -> None:
+    deps = bench(settings={"destinations": [EARLY_HOOK]})
+    enqueue(deps, early(deps), early(deps))
+    slack_send(deps)
+    deps.manual_clock.advance(60)
+    enqueue(deps, early(deps))
+    assert slack_send(deps)["duplicates"] == 1 and len(posts(deps)) == 1
+    late = early(deps, resource="sg-0b2")
+    deps.manual_clock.advance(601)  # Slack was away: by now the Config path tells the change
+    enqueue(deps, late)
+    assert slack_send(deps)["posted"] == 0 and depth(deps) == 0 and stored(deps) == []
+
+
+def test_webhook_early_alert_is_followed_by_the_change_at_once_even_inside_a_burst() -> None:
+    deps = bench(settings={"destinations": [EARLY_HOOK]})
+    enqueue(deps, alert(deps, "alice", "sg-0a0"))  # opens alice's burst
+    slack_send(deps)
+    deps.manual_clock.advance(30)
+    enqueue(deps, early(deps))
+    assert slack_send(deps)["held"] == 0, "an early alert is never held by a burst"
+    deps.manual_clock.advance(60)
+    enqueue(deps, change(deps))
+    counts = slack_send(deps)
+    assert (counts["held"], counts["messages"]) == (0, 1)
+    _, told, follow_up = posts(deps)
+    assert told.payload["text"] == "[medium] alice called CreateTags on sg-0a1 (account 360172948513, eu-west-1)"
+    assert "Early alert" in text(told) and "AWS::EC2::*" in text(told)
+    assert "Follow-up" in text(follow_up) and "`ev-sg-0a1`" in text(follow_up) and "dev → prod" in shown(follow_up)
+
+
+def test_webhook_change_after_its_calls_alert_names_it_and_waits_for_the_burst_when_early_alerts_are_off() -> None:
+    deps = bench()
+    enqueue(deps, alert(deps, "alice", "sg-0a1", kind="api_call", outcome_id="ct:ev-sg-0a1"))
+    slack_send(deps)
+    deps.manual_clock.advance(60)
+    enqueue(deps, change(deps))
+    assert slack_send(deps)["held"] == 1, "as before early alerts: the api_call's post opened alice's burst"
+    every_minute(deps, 5)
+    assert len(posts(deps)) == 2 and "Follow-up" in text(posts(deps)[-1])
+
+
+def test_bot_early_alert_is_completed_in_place() -> None:
+    deps = bench()
+    use_early_bot(deps)
+    enqueue(deps, early(deps))
+    slack_send(deps)
+    deps.manual_clock.advance(90)
+    first_item = change(deps)
+    enqueue(deps, first_item)
+    counts = slack_send(deps)
+    assert (counts["completed"], counts["updates"], counts["messages"]) == (1, 1, 0)
+    told, completed = posts(deps)
+    assert (told.method, completed.method) == ("chat.postMessage", "chat.update")
+    assert completed.update_ts == told.answer.ts and "thread_ts" not in completed.payload
+    assert "Early alert" not in text(completed) and "dev → prod" in shown(completed) and "Completed" in text(completed)
+    assert completed.payload["text"].startswith("[medium] alice changed sg-0a1 by hand")
+    assert marker(deps, "alerts-bot", first_item.outcome_id)["ts"] == told.answer.ts
+    deps.manual_clock.advance(60)  # another item changed by the same call, a tick later: the same message
+    enqueue(deps, change(deps, resource="sg-0a9", event_ids=("ev-sg-0a1",)))
+    slack_send(deps)
+    assert posts(deps)[-1].method == "chat.update" and posts(deps)[-1].update_ts == told.answer.ts
+    assert "alice changed 2 resources by hand" in posts(deps)[-1].payload["text"]
+    assert len(new_messages(posts(deps))) == 1
+
+
+def test_a_completion_more_severe_than_the_early_alert_is_a_reply_shown_in_the_channel() -> None:
+    deps = bench()
+    use_early_bot(deps)
+    enqueue(deps, early(deps))
+    slack_send(deps)
+    deps.manual_clock.advance(90)
+    enqueue(deps, world_open(deps, "alice", "sg-0a1"))
+    slack_send(deps)
+    told, reply = posts(deps)
+    assert reply.method == "chat.postMessage" and reply.payload["text"].startswith("[high]")
+    assert (reply.payload["thread_ts"], reply.payload["reply_broadcast"]) == (told.answer.ts, True)
+
+
+def test_completion_of_a_deleted_early_message_is_a_new_message() -> None:
+    deps = bench()
+    use_early_bot(deps)
+    enqueue(deps, early(deps))
+    slack_send(deps)
+    deps.slack.messages.clear()  # someone deleted it in Slack
+    deps.manual_clock.advance(90)
+    completion = change(deps)
+    enqueue(deps, completion)
+    assert slack_send(deps)["dead_lettered"] == 0
+    last = posts(deps)[-1]
+    assert last.method == "chat.postMessage" and "thread_ts" not in last.payload and "dev → prod" in shown(last)
+    assert marker(deps, "alerts-bot", completion.outcome_id) is not None and depth(deps) == 0
+
+
+@pytest.mark.parametrize("kind", ["webhook", "bot"])
+def test_an_early_alert_with_no_config_item_stands(kind: str) -> None:
+    deps = bench(settings={"destinations": [EARLY_HOOK]})
+    if kind == "bot":
+        use_early_bot(deps)
+    enqueue(deps, early(deps))
+    slack_send(deps)
+    every_minute(deps, 90)  # past the give-up time: no manual_change came
+    (told,) = posts(deps)
+    assert "Early alert" in text(told) and depth(deps) == 0
+    if kind == "bot":
+        assert deps.slack.messages[(told.answer.channel, told.answer.ts)] == told.payload
+
+
+def shown(call: SlackCall) -> str:
+    """A message's text as people read it (``text`` escapes non-ASCII characters)."""
+    return json.dumps(call.payload, ensure_ascii=False)
+
+
+# The whole path on the fakes: the call streamed at once, its Config item two minutes later.
+
+STORY_GROUP = "sg-0e1a2b3c4d5e6f708"
+STORY_ACCOUNT_ID = "123456789012"
+TAGGING = {
+    "eventVersion": "1.09", "eventTime": "2024-05-01T12:00:05Z", "eventSource": "ec2.amazonaws.com",
+    "eventName": "CreateTags", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+    "userAgent": "aws-cli/2.15.0", "readOnly": False, "eventType": "AwsApiCall",
+    "eventID": "5d0c1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "recipientAccountId": STORY_ACCOUNT_ID,
+    "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{STORY_ACCOUNT_ID}:user/alice",
+                     "accountId": STORY_ACCOUNT_ID, "userName": "alice"},
+    "requestParameters": {"resourcesSet": {"items": [{"resourceId": STORY_GROUP}]},
+                          "tagSet": {"items": [{"key": "env", "value": "prod"}]}},
+}
+
+
+def tagging_story(destination: dict[str, Any] | None, *, config_item: bool = True) -> dict[str, Any]:
+    """Alice tags a group at 12:00:05; the record streams at 12:00:35; Config tells at 12:01:50 (or never)."""
+    from memory_world import sg_item
+
+    item = sg_item(STORY_GROUP, parse_time("2024-05-01T12:00:40Z"))
+    item["configurationItemDiff"] = {"changeType": "UPDATE", "changedProperties": {
+        "Tags.env": {"previousValue": "dev", "updatedValue": "prod", "changeType": "UPDATE"}}}
+    bridged = {"version": "0", "id": "e1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+               "account": STORY_ACCOUNT_ID, "time": TAGGING["eventTime"], "region": "us-east-1", "resources": [],
+               "detail": TAGGING}
+    deliveries = [{"via": "eventbridge", "at": "2024-05-01T12:00:35Z", "event": bridged}]
+    if config_item:
+        deliveries.append({"via": "sns", "at": "2024-05-01T12:01:50Z", "message": item})
+    return {"name": "early-tagging", "start": "2024-05-01T12:00:00Z", "end": "2024-05-01T13:35:00Z",
+            "home_region": "us-east-1", "settings": {"destinations": [destination]} if destination else {},
+            "deliveries": deliveries,
+            "cloudtrail": [{"visible_at": "2024-05-01T12:20:05Z", "record": TAGGING,
+                            "resources": [{"ResourceType": "AWS::EC2::SecurityGroup", "ResourceName": STORY_GROUP}]}]}
+
+
+STORY_HOOK = {"name": "ops", "type": "webhook", "secret": "mcd-replay/slack-webhook"}
+STORY_BOT = {"name": "ops", "type": "bot", "secret": "bot-token", "channel": "C0OPS"}
+
+
+@pytest.mark.parametrize("destination, methods", [
+    (None, ["webhook"]),
+    (STORY_HOOK, ["webhook"]),
+    ({**STORY_HOOK, "early_alerts": True}, ["webhook", "webhook"]),
+    ({**STORY_BOT, "early_alerts": True}, ["chat.postMessage", "chat.update"]),
+])
+def test_early_alerts_change_messages_never_outcomes(destination: dict[str, Any] | None, methods: list[str]) -> None:
+    result = replay(tagging_story(destination), secrets={"bot-token": "xoxb-test-token"})
+    (outcome,) = result.outcomes
+    assert (outcome["kind"], outcome["resource_id"], outcome["event_ids"]) == (
+        "manual_change", STORY_GROUP, [TAGGING["eventID"]])
+    assert [c.method for c in result.slack] == methods
+    assert len(new_messages(result.slack)) == len(methods) - (methods[-1] == "chat.update")
+    if len(methods) == 2:
+        told, completed = result.slack
+        assert "Early alert" in text(told) and told.at - 1714564835 < 60, "told within a minute of the stream"
+        assert "dev → prod" in shown(completed) and "Early alert" not in text(completed)
+
+
+def test_without_a_config_item_the_early_alert_stands_and_nothing_else_is_told() -> None:
+    result = replay(tagging_story({**STORY_HOOK, "early_alerts": True}, config_item=False))
+    assert result.outcomes == []
+    (told,) = result.slack
+    assert "alice called CreateTags" in told.payload["text"] and "Early alert" in text(told)

@@ -96,3 +96,127 @@ def test_every_record_of_a_batch_is_read() -> None:
     deps = world()
     counts = direct(event("cloudtrail_records_array.json"), deps, "eventbridge")
     assert (counts["records"], counts["alerts"]) == (2, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Early alerts (issue 15): an untrusted person's write to what AWS Config records, queued at once
+
+EARLY_ACCOUNT = "123456789012"
+TRUSTED = f"arn:aws:iam::{EARLY_ACCOUNT}:role/terraform"
+EARLY_ON = {"trusted_principals": [TRUSTED],
+            "destinations": [{"name": "ops", "type": "webhook", "secret": "ops", "early_alerts": True}]}
+
+
+def session(role: str, name: str, **context: Any) -> dict[str, Any]:
+    """An assumed-role identity: a session called ``name`` of role ``role``."""
+    return {"type": "AssumedRole", "arn": f"arn:aws:sts::{EARLY_ACCOUNT}:assumed-role/{role}/{name}",
+            "accountId": EARLY_ACCOUNT, "sessionContext": {"sessionIssuer": {
+                "type": "Role", "arn": f"arn:aws:iam::{EARLY_ACCOUNT}:role/{role}", "userName": role}}, **context}
+
+
+ALICE = {"type": "IAMUser", "arn": f"arn:aws:iam::{EARLY_ACCOUNT}:user/alice", "accountId": EARLY_ACCOUNT,
+         "userName": "alice"}
+
+
+def write(name: str = "CreateTags", source: str = "ec2.amazonaws.com", *, identity: dict[str, Any] | None = None,
+          event_id: str = "0b7e5c2a-1111-4d2e-9a3b-5c6d7e8f9a01", **fields: Any) -> dict[str, Any]:
+    """A streamed CloudTrail record: by default IAM user alice tags a security group."""
+    return {"eventVersion": "1.09", "userIdentity": identity or ALICE, "eventTime": "2024-05-01T11:59:40Z",
+            "eventSource": source, "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.15.0", "readOnly": False, "eventType": "AwsApiCall", "eventID": event_id,
+            "recipientAccountId": EARLY_ACCOUNT,
+            "requestParameters": {"resourcesSet": {"items": [{"resourceId": "sg-0e1a2b3c4d5e6f708"}]},
+                                  "tagSet": {"items": [{"key": "env", "value": "prod"}]}}, **fields}
+
+
+def bridged(record: dict[str, Any]) -> dict[str, Any]:
+    return {"version": "0", "id": "e1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+            "account": EARLY_ACCOUNT, "time": record["eventTime"], "region": "us-east-1", "resources": [],
+            "detail": record}
+
+
+def test_early_alerts_are_off_unless_a_destination_asks_for_them() -> None:
+    deps = world(settings={"trusted_principals": [TRUSTED]})
+    counts = direct(bridged(write()), deps, "eventbridge")
+    assert "early" not in counts and slack_outcomes(deps) == []
+    assert not deps.state.with_prefix("out#")
+
+
+def test_an_untrusted_write_is_queued_early_once_and_is_no_outcome(caplog: pytest.LogCaptureFixture) -> None:
+    deps = world(settings=EARLY_ON)
+    record = write()
+    with caplog.at_level(logging.INFO):
+        assert direct(bridged(record), deps, "eventbridge")["early"] == 1
+        assert direct(as_cloudwatch_logs(record), deps, "cloudwatch_logs")["early"] == 0, "the other path"
+        assert direct(bridged(record), deps, "eventbridge")["early"] == 0, "a redelivery"
+    (job,) = slack_outcomes(deps)
+    assert job["outcome_id"] == f"ct:{record['eventID']}" and job["kind"] == "manual_change"
+    assert job["extra"]["early"] is True and job["extra"]["config_types"] == ["AWS::EC2::*"]
+    assert job["extra"]["names"][0] == "sg-0e1a2b3c4d5e6f708", "which resource: the request names no known key"
+    assert job["principal_arn"] == ALICE["arn"] and job["events"][0]["event_name"] == "CreateTags"
+    assert not [r for r in caplog.records if r.name == "mcd.outcome"], "FORMAT.md: nothing else is an outcome"
+    assert [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "mcd.direct"] == ["early_alert"]
+
+
+def test_a_sensitive_call_is_its_own_early_alert() -> None:
+    deps = world(settings=EARLY_ON)
+    record = write("AuthorizeSecurityGroupIngress", requestParameters={"groupId": "sg-0e1a2b3c4d5e6f708"})
+    counts = direct(bridged(record), deps, "eventbridge")
+    assert (counts["alerts"], counts["early"]) == (1, 0)
+    (job,) = slack_outcomes(deps)
+    assert job["kind"] == "api_call" and "early" not in job["extra"]
+
+
+@pytest.mark.parametrize("record", [
+    pytest.param(write(identity=session("terraform", "plan-42")), id="trusted role"),
+    pytest.param(write(identity=session("terraform", "alice@example.com")), id="trusted role, any session name"),
+    pytest.param(write(identity={**ALICE, "invokedBy": "autoscaling.amazonaws.com"}), id="invoked by a service"),
+    pytest.param(write(identity={"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}), id="AWS service"),
+    pytest.param(write(identity={**session("AWSServiceRoleForAutoScaling", "AutoScaling"), "sessionContext": {
+        "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{EARLY_ACCOUNT}:role/aws-service-role/"
+                          "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"}}}), id="service-linked"),
+    pytest.param(write("DescribeTags", readOnly=True), id="read"),
+    pytest.param(write("GetConsoleScreenshot"), id="read-like name"),
+    pytest.param(write(errorCode="Client.InvalidGroup.NotFound", errorMessage="no such group"), id="failed"),
+    pytest.param(write("SendCommand", "ssm.amazonaws.com"), id="a service Config does not record"),
+    pytest.param(write("PutObject", "s3.amazonaws.com", requestParameters={"bucketName": "b", "key": "k"}),
+                 id="data plane"),
+    pytest.param(write("CreateAccessKey", "iam.amazonaws.com", requestParameters={"userName": "bob"}),
+                 id="a credential Config does not record"),
+    pytest.param(write(eventType="AwsServiceEvent"), id="not an API call"),
+])
+def test_who_and_what_never_get_an_early_alert(record: dict[str, Any]) -> None:
+    deps = world(settings=EARLY_ON)
+    assert direct(bridged(record), deps, "eventbridge")["early"] == 0
+    assert slack_outcomes(deps) == []
+
+
+@pytest.mark.parametrize("record", [
+    pytest.param(write(identity=session("ops-admin", "terraform")), id="session named like the trusted role"),
+    pytest.param(write(identity=session("terraform-x", "ci")), id="role named like the trusted one"),
+    pytest.param(write(identity=session("terraform", "alice"), sessionCredentialFromConsole="true"),
+                 id="console session of the trusted role"),
+])
+def test_trust_is_decided_on_the_issuing_role_never_the_session_name(record: dict[str, Any]) -> None:
+    deps = world(settings=EARLY_ON)
+    assert direct(bridged(record), deps, "eventbridge")["early"] == 1
+    (job,) = slack_outcomes(deps)
+    assert job["principal_arn"] == record["userIdentity"]["arn"]
+
+
+def test_an_early_alert_of_a_person_editing_a_trusted_role_names_the_pattern() -> None:
+    deps = world(settings=EARLY_ON)
+    record = write("TagRole", "iam.amazonaws.com", requestParameters={"roleName": "terraform", "tags": []})
+    assert direct(bridged(record), deps, "eventbridge")["early"] == 1
+    (job,) = slack_outcomes(deps)
+    assert (job["resource_type"], job["resource_name"]) == ("AWS::IAM::Role", "terraform")
+    assert job["extra"]["trusted_pattern"] == TRUSTED
+
+
+def test_a_huge_request_gives_way_in_the_early_alerts_job() -> None:
+    deps = world(settings=EARLY_ON)
+    record = write(requestParameters={"resourcesSet": {"items": [{"resourceId": "sg-0e1a2b3c4d5e6f708"}]},
+                                      "tagSet": {"items": [{"key": f"k{n}", "value": "v" * 200} for n in range(600)]}})
+    assert direct(bridged(record), deps, "eventbridge")["early"] == 1
+    (job,) = slack_outcomes(deps)
+    assert job["events"][0]["request_parameters"] == {"omitted": "too large; see CloudTrail"}
