@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.core.errors import ConfigurationError
+from chalicelib.core.partitions import partition_of_region
 from chalicelib.stage_config import (
     ACCOUNT_VARIABLE,
     DEFAULT_BUDGET_SECONDS,
@@ -70,6 +71,8 @@ class Environment:
     budget_seconds: float = DEFAULT_BUDGET_SECONDS
     stage: str = ""
     async_failed_queue_url: str = ""
+    account: str = ""  # the detector's own account, when known: other accounts are read through a role
+    partition: str = "aws"
     """Lambda's on-failure destination, drained by ``dl_retry``. Derived with the stage; without a stage only
     ``MCD_ASYNC_FAILED_QUEUE_URL`` sets it, and empty means none (resources made by hand before it existed)."""
 
@@ -120,6 +123,8 @@ class Environment:
             stage=stage,
             async_failed_queue_url=(pick(ASYNC_FAILED_VARIABLE, lambda n: n.queue_url(ASYNC_FAILED_QUEUE))
                                     if names is not None else environ.get(ASYNC_FAILED_VARIABLE, "").strip()),
+            account=account,
+            partition=arn.partition if arn else partition_of_region(home_region),
         )
 
 
@@ -181,8 +186,15 @@ class Deps:
     def lookups(self) -> LookupClient:
         from chalicelib.adapters.cloudtrail import LookupClient
 
+        from chalicelib.adapters.cloudtrail import CrossAccount
+
+        cross_account = CrossAccount(
+            home_account=self.env.account, role_name=lambda: self.settings().lookup_role,
+            sts=lambda: self.clients.client("sts"),
+            client_with=lambda region, credentials: self.clients.with_credentials("cloudtrail", region, credentials),
+            partition=self.env.partition)
         return self._memo("lookups", lambda: LookupClient(
-            lambda region: self.clients.client("cloudtrail", region), self.clock, self.sleep))
+            lambda region: self.clients.client("cloudtrail", region), self.clock, self.sleep, cross_account))
 
     @property
     def secrets(self) -> SecretReader:

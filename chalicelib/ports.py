@@ -105,7 +105,10 @@ class TrailLookups(Protocol):
     def stats(self) -> LookupCounters: ...
 
     def lookup(self, region: str, attribute: str, value: str, start: datetime | None = None,
-               end: datetime | None = None, max_pages: int = 20) -> tuple[list[TrailEvent], bool]: ...
+               end: datetime | None = None, max_pages: int = 20,
+               account: str | None = None) -> tuple[list[TrailEvent], bool]:
+        """``account``: another account's history, through its lookup role (raises ``AccountUnreachable``)."""
+        ...
 
 
 class SecretValue(Protocol):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qs
 
 from chalicelib.core.timeutil import parse_time
 
@@ -39,6 +40,12 @@ class TrailEntry:
     @property
     def event_id(self) -> str:
         return str(self.record.get("eventID") or "")
+
+    @property
+    def account(self) -> str:
+        """The account whose history holds the record (FORMAT.md, Accounts)."""
+        record = self.record
+        return str(record.get("recipientAccountId") or (record.get("userIdentity") or {}).get("accountId") or "")
 
     @property
     def read_only(self) -> str:
@@ -107,24 +114,30 @@ class _Reply:
 
 
 class FakeCloudTrail:
-    """Serve ``LookupEvents`` for every region from one list of entries, on a (simulated) clock."""
+    """Serve ``LookupEvents`` for every region from one list of entries, on a (simulated) clock.
 
-    def __init__(self, entries: list[TrailEntry], clock: Callable[[], float]) -> None:
+    With a ``home_account``, each account sees only its own history: a client attached for an account
+    (``attach(client, account)``) reads that account's records, others the home account's; the rate limit
+    is per account and region.
+    """
+
+    def __init__(self, entries: list[TrailEntry], clock: Callable[[], float], home_account: str = "") -> None:
         self._entries = entries
         self._clock = clock
-        self._calls: dict[str, deque[float]] = defaultdict(deque)
+        self._home = home_account
+        self._calls: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self.calls = 0
         self.throttled = 0
 
-    def attach(self, client: Any) -> None:
+    def attach(self, client: Any, account: str = "") -> None:
         region = client.meta.region_name
         client.meta.events.register("before-call.cloudtrail.LookupEvents",
-                                    lambda params, **_: self._answer(region, params))
+                                    lambda params, **_: self._answer(region, params, account or self._home))
 
-    def _answer(self, region: str, params: dict[str, Any]) -> tuple[_Reply, dict[str, Any]]:
+    def _answer(self, region: str, params: dict[str, Any], account: str = "") -> tuple[_Reply, dict[str, Any]]:
         self.calls += 1
         now = self._clock()
-        window = self._calls[region]
+        window = self._calls[(account, region)]
         while window and now - window[0] >= 1.0:
             window.popleft()
         if len(window) >= MAX_PER_SECOND:
@@ -133,6 +146,8 @@ class FakeCloudTrail:
         window.append(now)
         body = params.get("body") or b"{}"
         request = json.loads(body if isinstance(body, str) else body.decode() or "{}")
+        if account:
+            request["Account"] = account
         try:
             return _Reply(200), self.lookup(region, request, now)
         except _ApiError as error:
@@ -155,9 +170,11 @@ class FakeCloudTrail:
         if not 1 <= max_results <= 50:
             raise _ApiError("InvalidMaxResultsException", "MaxResults must be 1-50")
         visible_now = datetime.fromtimestamp(now, tz=timezone.utc)
+        account = request.get("Account") or self._home
         matches = [
             e for e in self._entries
             if e.region == region and e.visible_at <= visible_now
+            and (not account or not e.account or e.account == account)
             and (start is None or e.event_time >= start) and (end is None or e.event_time <= end)
             and (key is None or value in e.attribute(key))
         ]
@@ -215,3 +232,42 @@ def _shape(entry: TrailEntry) -> dict[str, Any]:
     if entry.username:
         shaped["Username"] = entry.username
     return shaped
+
+
+class LookupRoles:
+    """STS ``AssumeRole`` as the replay allows it (FORMAT.md, Accounts): ``role_name`` in each account of
+    ``accounts``, nothing else. Credentials it hands out name their account, so a CloudTrail client made
+    with them reads that account's history (``account_of``)."""
+
+    def __init__(self, accounts: list[str], role_name: str, clock: Callable[[], float]) -> None:
+        self._accounts = set(accounts)
+        self._role_name = role_name
+        self._clock = clock
+        self._keys: dict[str, str] = {}
+        self.refused: list[str] = []
+
+    def attach(self, sts_client: Any) -> None:
+        sts_client.meta.events.register("before-call.sts.AssumeRole", lambda params, **_: self._assume(params))
+
+    def account_of(self, client: Any) -> str:
+        """The account whose role ``client``'s credentials came from ("" for the detector's own)."""
+        credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+        return self._keys.get(getattr(credentials, "access_key", "") or "", "")
+
+    def _assume(self, params: dict[str, Any]) -> tuple[_Reply, dict[str, Any]]:
+        body = params.get("body") or {}
+        if isinstance(body, (bytes, str)):
+            body = {k: v[0] for k, v in parse_qs(body.decode() if isinstance(body, bytes) else body).items()}
+        role_arn = str(body.get("RoleArn") or "")
+        parts = role_arn.split(":")
+        account, name = (parts[4], parts[5].rsplit("/", 1)[-1]) if len(parts) == 6 else ("", "")
+        if account not in self._accounts or name != self._role_name:
+            self.refused.append(role_arn)
+            return _error(403, "AccessDenied", f"not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+        key = f"ASIA{account}{len(self._keys):04d}"
+        self._keys[key] = account
+        expires = datetime.fromtimestamp(self._clock() + 3600, tz=timezone.utc)
+        return _Reply(200), {"Credentials": {"AccessKeyId": key, "SecretAccessKey": "replay", "SessionToken": "replay",
+                                             "Expiration": expires},
+                             "AssumedRoleUser": {"AssumedRoleId": f"AROAREPLAY:{name}", "Arn": role_arn},
+                             "ResponseMetadata": {"HTTPStatusCode": 200}}

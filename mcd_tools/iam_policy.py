@@ -64,7 +64,7 @@ PORTS: dict[str, Port] = {
     "queue": Port("chalicelib/adapters/queues.py", "Queue", ("sqs",)),
     "archive": Port("chalicelib/adapters/archive.py", "Archive", ("s3",)),
     "state": Port("chalicelib/adapters/state.py", "StateTable", ("dynamodb",)),
-    "lookups": Port("chalicelib/adapters/cloudtrail.py", "LookupClient", ("cloudtrail",)),
+    "lookups": Port("chalicelib/adapters/cloudtrail.py", "LookupClient", ("cloudtrail", "sts")),
     "secrets": Port("chalicelib/adapters/secrets.py", "SecretReader", ("secretsmanager", "ssm")),
     "settings": Port("chalicelib/bootstrap.py", "Deps", ("ssm", "s3")),
 }
@@ -391,6 +391,10 @@ def resources(use: Use, service: str, stage: str) -> list[str]:
     if use.port == "archive":
         # Config writes oversized items to its delivery bucket under AWSLogs/<account>/Config/ (any prefix).
         return ["arn:*:s3:::*/AWSLogs/*/Config/*"] if use.target == "other" else [f"{archive}/*"]
+    if use.port == "lookups" and service == "sts":
+        # Another account's lookup role (settings.lookup_role, any name): its trust policy admits only this
+        # stage's lookup function (infra/region.yaml), which is what keeps anyone else out.
+        return ["arn:*:iam::*:role/*"]
     if use.port == "secrets":
         return ([f"arn:*:secretsmanager:*:{ACCOUNT}:secret:mcd/{stage}/*"] if service == "secretsmanager"
                 else [f"arn:*:ssm:*:{ACCOUNT}:parameter/mcd/{stage}/*"])

@@ -35,19 +35,25 @@ CAPTURE = START + timedelta(seconds=40)
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/memoryhook"
 
 
-def trail_lookups(items: list[dict[str, Any]], clock: ManualClock) -> MemoryLookups:
-    """``MemoryLookups`` answering from scenario-style CloudTrail entries with ``LookupEvents``' semantics."""
-    trail = FakeCloudTrail(entries_from_scenario(items), clock)
+def trail_lookups(items: list[dict[str, Any]], clock: ManualClock, home_account: str = "") -> MemoryLookups:
+    """``MemoryLookups`` answering from scenario-style CloudTrail entries with ``LookupEvents``' semantics
+    (each account its own history when ``home_account`` is given)."""
+    trail = FakeCloudTrail(entries_from_scenario(items), clock, home_account=home_account)
     return MemoryLookups(lambda region, request: trail.lookup(region, request, clock()))
 
 
 def world(*, trail: list[dict[str, Any]] | None = None,
           settings: dict[str, Any] | None = None, start: datetime = START,
-          secrets: dict[str, str] | None = None, **options: Any) -> MemoryDeps:
-    """A ``MemoryDeps`` whose default Slack secret holds ``WEBHOOK``; Slack is recorded on ``deps.slack``."""
+          secrets: dict[str, str] | None = None, home_account: str = "", **options: Any) -> MemoryDeps:
+    """A ``MemoryDeps`` whose default Slack secret holds ``WEBHOOK``; Slack is recorded on ``deps.slack``.
+
+    With ``home_account``, an organisation (FORMAT.md, Accounts): each account's history is its own, and only
+    the home account and ``settings["accounts"]`` can be read."""
     clock = ManualClock(start)
-    deps = MemoryDeps(settings={} if settings is None else settings, clock=clock,
-                      lookups=trail_lookups(trail or [], clock),
+    lookups = trail_lookups(trail or [], clock, home_account)
+    if home_account:
+        lookups.reachable = {home_account, *((settings or {}).get("accounts") or [])}
+    deps = MemoryDeps(settings={} if settings is None else settings, clock=clock, lookups=lookups,
                       secrets={"memory/slack-webhook": json.dumps({"url": WEBHOOK}), **(secrets or {})}, **options)
     return deps
 
@@ -192,8 +198,11 @@ def replay(scenario: dict[str, Any], secrets: dict[str, str] | None = None) -> M
 
     start, end = parse_time(scenario["start"]), parse_time(scenario["end"])
     assert start is not None and end is not None
+    from mcd_tools.replay import _scenario_account
+
     deps = world(trail=scenario.get("cloudtrail") or [], settings=scenario.get("settings") or {},
                  start=start, home_region=scenario["home_region"], slack_secret=REPLAY_SECRET,
+                 home_account=str(scenario.get("home_account") or _scenario_account(scenario)),
                  secrets={REPLAY_SECRET: json.dumps({"url": WEBHOOK}), **(secrets or {})})
     deliveries = sorted(scenario["deliveries"], key=lambda d: parse_time(d["at"]) or start)
     capture = _Outcomes()

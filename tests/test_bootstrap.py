@@ -38,6 +38,7 @@ def test_a_function_derives_every_name_from_its_stage_and_context() -> None:
         budget_seconds=45,
         stage="prod",
         async_failed_queue_url="https://sqs.eu-west-1.amazonaws.com/111122223333/mcd-prod-async-failed",
+        account="111122223333",
     )
     # The region of the ARN stands in for AWS_REGION; MCD_ACCOUNT_ID for the ARN (chalice local).
     assert Environment.from_env({"MCD_STAGE": "prod"}, ARN).home_region == "eu-west-1"

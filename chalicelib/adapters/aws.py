@@ -23,13 +23,22 @@ class ClientFactory:
         key = (service, region or self._default_region)
         found = self._clients.get(key)
         if found is None:
-            import boto3
-            from botocore.config import Config
+            found = self._clients[key] = self._new(service, key[1], {})
+        return found
 
-            retries = {"max_attempts": 1, "mode": "standard"} if service == "cloudtrail" else {
-                "max_attempts": 4, "mode": "standard"}
-            found = boto3.client(service, region_name=key[1], config=Config(retries=retries, **_TIMEOUTS))
-            if self._on_create:
-                self._on_create(service, key[1], found)
-            self._clients[key] = found
+    def with_credentials(self, service: str, region: str, credentials: dict[str, Any]) -> Any:
+        """A new client acting with ``credentials`` (an assumed role's); the caller caches it."""
+        return self._new(service, region, {"aws_access_key_id": credentials["AccessKeyId"],
+                                           "aws_secret_access_key": credentials["SecretAccessKey"],
+                                           "aws_session_token": credentials["SessionToken"]})
+
+    def _new(self, service: str, region: str | None, credentials: dict[str, str]) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        retries = {"max_attempts": 1, "mode": "standard"} if service == "cloudtrail" else {
+            "max_attempts": 4, "mode": "standard"}
+        found = boto3.client(service, region_name=region, config=Config(retries=retries, **_TIMEOUTS), **credentials)
+        if self._on_create:
+            self._on_create(service, region, found)
         return found

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chalicelib.adapters.archive import read_object
-from chalicelib.adapters.cloudtrail import LookupStats, read_pages
+from chalicelib.adapters.cloudtrail import AccountUnreachable, LookupStats, read_pages
 from chalicelib.adapters.queues import MAX_DELAY_SECONDS, Message
 from chalicelib.adapters.secrets import Secret, SecretError, _unwrap
 from chalicelib.adapters.slack import usable_webhook_url
@@ -306,10 +306,20 @@ class MemoryLookups:
         self.stats = LookupStats()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.failures: dict[str, Exception] = {}
+        self.unreachable: dict[str, str] = {}  # account -> why its role cannot be assumed
+        self.reachable: set[str] | None = None  # when set, every other account is unreachable (no role there)
 
     def lookup(self, region: str, attribute: str, value: str, start: datetime | None = None,
-               end: datetime | None = None, max_pages: int = 20) -> tuple[list[TrailEvent], bool]:
-        return read_pages(self._call, region, attribute, value, start, end, max_pages)
+               end: datetime | None = None, max_pages: int = 20,
+               account: str | None = None) -> tuple[list[TrailEvent], bool]:
+        """As ``LookupClient.lookup``; another ``account``'s history is the answer's with ``Account`` in the
+        request (the answer decides what that account holds), unless ``unreachable`` names it."""
+        if account and account in self.unreachable:
+            raise AccountUnreachable(account, self.unreachable[account])
+        if account and self.reachable is not None and account not in self.reachable:
+            raise AccountUnreachable(account, "assuming its lookup role failed (AccessDenied)")
+        return read_pages(lambda r, params: self._call(r, {**params, "Account": account} if account else params),
+                          region, attribute, value, start, end, max_pages)
 
     def _call(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         self.stats.calls += 1
@@ -324,6 +334,8 @@ class MemoryLookups:
         other = MemoryLookups(self._answer)
         other.requests = self.requests
         other.failures = self.failures
+        other.unreachable = self.unreachable
+        other.reachable = self.reachable
         return other
 
     def fail(self, region: str, error: Exception) -> None:

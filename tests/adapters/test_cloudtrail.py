@@ -119,3 +119,65 @@ def test_unreadable_entries_are_skipped_and_outer_fields_fill_gaps() -> None:
     lookups = LookupClient(lambda region: client, clock, clock.sleep)
     events, complete = lookups.lookup("us-east-1", "EventId", good["eventID"])
     assert complete and [e.event_id for e in events] == ["x", good["eventID"]]
+
+
+class FakeSts:
+    """STS that hands out credentials for some accounts' roles and refuses the rest."""
+
+    def __init__(self, allowed: set[str], clock: ManualClock) -> None:
+        self.allowed, self.clock, self.assumed = allowed, clock, []
+
+    def assume_role(self, RoleArn: str, RoleSessionName: str) -> dict[str, Any]:
+        self.assumed.append(RoleArn)
+        if RoleArn.split(":")[4] not in self.allowed:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not trusted"}}, "AssumeRole")
+        expires = self.clock.now() + timedelta(hours=1)
+        return {"Credentials": {"AccessKeyId": f"AKIA{RoleArn.split(':')[4]}", "SecretAccessKey": "s",
+                                "SessionToken": "t", "Expiration": expires}}
+
+
+def cross_account_client(clock: ManualClock, sts: FakeSts, made: list[tuple[str, str]]) -> LookupClient:
+    from chalicelib.adapters.cloudtrail import CrossAccount
+
+    class Answers:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def lookup_events(self, **_: Any) -> dict[str, Any]:
+            return {"Events": [{"EventId": f"from-{self.key}", "EventName": "PutBucketPolicy"}]}
+
+    def client_with(region: str, credentials: dict[str, Any]) -> Answers:
+        made.append((region, credentials["AccessKeyId"]))
+        return Answers(credentials["AccessKeyId"])
+
+    cross = CrossAccount(home_account="150432786091", role_name=lambda: "mcd-lookup", sts=lambda: sts,
+                         client_with=client_with)
+    return LookupClient(lambda region: Answers("home"), clock, clock.sleep, cross)
+
+
+def test_another_accounts_history_is_read_through_its_lookup_role_with_cached_credentials() -> None:
+    clock = ManualClock(NOW)
+    sts, made = FakeSts({"603829174455"}, clock), []
+    lookups = cross_account_client(clock, sts, made)
+    (home,), _ = lookups.lookup("ca-central-1", "ResourceName", "b", account="150432786091")
+    (member,), _ = lookups.lookup("ca-central-1", "ResourceName", "b", account="603829174455")
+    lookups.lookup("ca-central-1", "ResourceName", "c", account="603829174455")
+    assert (home.event_id, member.event_id) == ("from-home", "from-AKIA603829174455")
+    assert sts.assumed == ["arn:aws:iam::603829174455:role/mcd-lookup"] and made == [
+        ("ca-central-1", "AKIA603829174455")], "one role session and one client per account and region"
+    clock.advance(3600)
+    lookups.lookup("ca-central-1", "ResourceName", "c", account="603829174455")
+    assert len(sts.assumed) == 2, "assumed again before the credentials expire"
+
+
+def test_an_account_whose_role_cannot_be_assumed_is_unreachable_with_the_reason_once() -> None:
+    from chalicelib.adapters.cloudtrail import AccountUnreachable
+
+    clock = ManualClock(NOW)
+    sts = FakeSts(set(), clock)
+    lookups = cross_account_client(clock, sts, [])
+    for _ in range(3):
+        with pytest.raises(AccountUnreachable) as caught:
+            lookups.lookup("ca-central-1", "ResourceName", "sg-1", account="829304715566")
+    assert caught.value.account == "829304715566" and "AccessDenied" in caught.value.reason
+    assert len(sts.assumed) == 1, "a refusal is remembered for a while: one try, not one per item"
