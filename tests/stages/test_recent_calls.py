@@ -118,3 +118,10 @@ def test_recall_reads_only_the_items_account_region_and_window() -> None:
     found = recall(deps, ACCOUNT, REGION, ["sg-0fff"], (START, CAPTURE), CAPTURE)
     assert [e.event_id for e in found.events] == [mine["eventID"]]
     assert "sg-0fff" in found.keys[mine["eventID"]]
+
+
+def test_where_nothing_streamed_in_the_window_one_query_answers_instead_of_one_per_identifier() -> None:
+    deps = world()
+    found = recall(deps, ACCOUNT, REGION, ["sg-0aaa", "sg-0aaa-name", "arn:aws:ec2:x"], (START, CAPTURE), CAPTURE)
+    assert found.events == () and not found.complete and not found.flowing
+    assert deps.state.queries == 3, "the window's flow rows, then the hour before and after the capture"

@@ -63,7 +63,10 @@ def recall(deps: StageDeps, account: str, region: str, names: Iterable[str], win
     events: dict[str, TrailEvent] = {}
     keys: dict[str, frozenset[str]] = {}
     flooded = False
-    for name in (*dict.fromkeys(names), stream.OVERFLOW):
+    # Nothing streamed from this account and region in the window: no call can be in the index (one query,
+    # not one per identifier, where the stream is not deployed).
+    streamed_in_window = _delivered(deps, account, region, window[0], window[1])
+    for name in (*dict.fromkeys(names), stream.OVERFLOW) if streamed_in_window else ():
         rows = deps.state.between(stream.call_partition(account, region, name), low, high, limit=MAX_ROWS_PER_KEY)
         flooded = flooded or len(rows) >= MAX_ROWS_PER_KEY
         for row in rows:
