@@ -13,13 +13,17 @@ event id, or by a sweep of all write calls in a window) and asks ``attribute`` t
 
 Among the calls that fit, an untrusted principal wins over trusted ones (a human's edit inside an
 IaC run is still a manual change); otherwise the latest call decides the suppression reason.
+
+``attribute`` filters every call it is given. A stage that decides many items over the same calls (a
+sweep of a burst) adds them once to a ``CallIndex`` and asks ``attribute_indexed``: the same rules over
+only the calls that name the item, so the work grows with items plus calls, not items times calls.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +38,7 @@ CAPTURE_TOLERANCE = timedelta(seconds=2)
 SERVICE_OF_NAMESPACE = {"elasticloadbalancingv2": "elasticloadbalancing", "certificatemanager": "acm",
                         "opensearchservice": "es", "elasticsearch": "es", "stepfunctions": "states",
                         "cognito": "cognito-idp", "apigatewayv2": "apigateway"}
-_ID_KEYS = ("groupId", "networkAclId", "routeTableId", "instanceId", "vpcId", "subnetId", "roleName",
+ID_KEYS = ("groupId", "networkAclId", "routeTableId", "instanceId", "vpcId", "subnetId", "roleName",
             "userName", "groupName", "policyName", "bucketName", "functionName", "dBInstanceIdentifier",
             "name", "id", "arn", "policyArn", "trailARN")
 
@@ -69,7 +73,7 @@ def resource_keys(change: ConfigChange) -> tuple[str, ...]:
         # Ids inside the configuration that name this resource (a NACL whose resourceId differs
         # from its networkAclId), not the ids of its parents such as vpcId.
         prefix = resource_id.split("-", 1)[0] + "-"
-        for key in _ID_KEYS:
+        for key in ID_KEYS:
             value = config.get(key)
             if isinstance(value, str) and value.startswith(prefix):
                 _add(keys, value)
@@ -78,12 +82,16 @@ def resource_keys(change: ConfigChange) -> tuple[str, ...]:
 
 def lookup_names(change: ConfigChange) -> tuple[str, ...]:
     """Values to pass as ``ResourceName`` to LookupEvents (ARNs last: event history rarely uses them)."""
-    keys = resource_keys(change)
+    return _lookup_order(resource_keys(change))
+
+
+def _lookup_order(keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for k in keys if not k.startswith("arn:")) + tuple(k for k in keys if k.startswith("arn:"))
 
 
-def related_keys(change: ConfigChange) -> tuple[str, ...]:
-    """Resource ids whose relationship to this item the diff created or deleted."""
+def related_keys(change: ConfigChange, own: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Resource ids whose relationship to this item the diff created or deleted (``own``: its ``resource_keys``,
+    when known)."""
     keys: list[str] = []
     for prop in change.changed_properties:
         if not prop.path.startswith("Relationships"):
@@ -92,8 +100,10 @@ def related_keys(change: ConfigChange) -> tuple[str, ...]:
             if isinstance(value, dict):
                 _add(keys, value.get("resourceId"))
                 _add(keys, value.get("resourceName"))
-    own = set(resource_keys(change))
-    return tuple(k for k in keys if k not in own)
+    if not keys:
+        return ()
+    mine = set(resource_keys(change) if own is None else own)
+    return tuple(k for k in keys if k not in mine)
 
 
 def window(change: ConfigChange, previous_capture: datetime | None, lookback: timedelta) -> tuple[datetime, datetime]:
@@ -136,6 +146,30 @@ def event_keys(event: TrailEvent) -> frozenset[str]:
     return frozenset(keys)
 
 
+@dataclass(frozen=True)
+class ItemKeys:
+    """The identifiers calls may name an item by: its own (``resource``, as ``resource_keys`` orders them) and
+    those of the resources whose relationship to it the diff changed (``linked``: ``related_keys``). Computed
+    once per item, read by every decision about it."""
+
+    resource: tuple[str, ...]
+    linked: tuple[str, ...]
+    own: frozenset[str] = field(init=False, repr=False)
+    related: frozenset[str] = field(init=False, repr=False)
+    names: tuple[str, ...] = field(init=False, repr=False)
+    """``lookup_names``: the ``ResourceName`` values to look up, ARNs last."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "own", frozenset(self.resource))
+        object.__setattr__(self, "related", frozenset(self.linked))
+        object.__setattr__(self, "names", _lookup_order(self.resource))
+
+
+def item_keys(change: ConfigChange) -> ItemKeys:
+    own = resource_keys(change)
+    return ItemKeys(own, related_keys(change, own))
+
+
 def attribute(
     change: ConfigChange,
     events: Iterable[TrailEvent],
@@ -147,24 +181,103 @@ def attribute(
     keys_of: dict[str, frozenset[str]] | None = None,
 ) -> Attribution | None:
     """Choose the cause of ``change`` among ``events``; ``None`` while nothing fits yet."""
+    return _choose(change, events, item_keys(change), previous_capture, lookback, trusted_patterns,
+                   trust_aws_services, keys_of if keys_of is not None else {})
+
+
+def attribute_indexed(
+    change: ConfigChange,
+    index: CallIndex,
+    *,
+    previous_capture: datetime | None,
+    lookback: timedelta,
+    trusted_patterns: tuple[str, ...],
+    trust_aws_services: bool,
+    keys: ItemKeys | None = None,
+) -> Attribution | None:
+    """``attribute`` over every call in ``index``, reading only the calls that name the item or that Config
+    named (``relatedEvents``): no other call can fit, so the answer is the same."""
+    keys = keys if keys is not None else item_keys(change)
+    return _choose(change, index.candidates(change, keys), keys, previous_capture, lookback, trusted_patterns,
+                   trust_aws_services, index.keys)
+
+
+def _choose(change: ConfigChange, events: Iterable[TrailEvent], keys: ItemKeys, previous_capture: datetime | None,
+            lookback: timedelta, trusted_patterns: tuple[str, ...], trust_aws_services: bool,
+            keys_of: dict[str, frozenset[str]]) -> Attribution | None:
     if change.capture_time is None:
         return None
     start, end = window(change, previous_capture, lookback)
     writes = _unique(e for e in events if is_write(e) and in_account(e, change))
     in_window = [e for e in writes if e.event_time and start < e.event_time <= end]
-    keys_of = keys_of if keys_of is not None else {}
-    own = set(resource_keys(change))
+    own = keys.own
     direct = _own_service(change, [e for e in in_window if own & _keys(e, keys_of)])
     by_id = [e for e in writes if e.event_id and e.event_id in change.related_events]
     if by_id:  # Config named the causing calls; others on the resource in the window still count
         return _decide(_unique([*by_id, *direct]), "related-events", trusted_patterns, trust_aws_services)
     if direct:
         return _decide(direct, "resource", trusted_patterns, trust_aws_services)
-    related = set(related_keys(change))
+    related = keys.related
     linked = [e for e in in_window if related & _keys(e, keys_of)] if related else []
     if linked:
         return _decide(linked, "related-resource", trusted_patterns, trust_aws_services)
     return None
+
+
+class CallIndex:
+    """Calls that can change something, each under every identifier it names, in the order they were added.
+
+    Whether a call is a write and which identifiers it names are worked out once, when it is added; an item's
+    candidates are then the calls filed under its identifiers. ``keys`` maps each call to its identifiers
+    (the cache ``attribute`` reads): what the call names, plus any identifiers it was found by elsewhere (the
+    stream's index, a job's carried calls).
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[str, frozenset[str]] = {}
+        self.version = 0  # changes whenever a call or an identifier is added: decisions made before may differ
+        self._events: dict[str, TrailEvent] = {}
+        self._rank: dict[str, int] = {}
+        self._by_key: dict[str, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._events
+
+    def add(self, event: TrailEvent, keys: Iterable[str] = ()) -> None:
+        """File ``event`` (a call seen before keeps its first copy and gains ``keys``); reads and failed calls
+        are left out, as ``attribute`` leaves them out."""
+        marker = _marker(event)
+        known = self.keys.get(marker)
+        if known is None:
+            if not is_write(event):
+                return
+            self._events[marker] = event
+            self._rank[marker] = len(self._rank)
+            merged = frozenset(keys) | event_keys(event)
+            added: Iterable[str] = merged
+        else:
+            merged = known | frozenset(keys)
+            added = merged - known
+        if merged == known:
+            return
+        self.keys[marker] = merged
+        self.version += 1
+        for key in added:
+            self._by_key.setdefault(key, []).append(marker)
+
+    def events(self) -> list[TrailEvent]:
+        return list(self._events.values())
+
+    def candidates(self, change: ConfigChange, keys: ItemKeys) -> list[TrailEvent]:
+        """The calls that name one of the item's identifiers or that Config named, in the order they were added."""
+        markers: set[str] = set()
+        for key in keys.own | keys.related:
+            markers.update(self._by_key.get(key, ()))
+        markers.update(event_id for event_id in change.related_events if event_id in self._events)
+        return [self._events[m] for m in sorted(markers, key=self._rank.__getitem__)]
 
 
 def _own_service(change: ConfigChange, events: list[TrailEvent]) -> list[TrailEvent]:
@@ -189,8 +302,12 @@ def _decide(events: list[TrailEvent], via: str, patterns: tuple[str, ...], servi
     return Attribution(verdict=latest_verdict, principal=latest.principal, events=tuple(ordered), via=via)
 
 
+def _marker(event: TrailEvent) -> str:
+    return event.event_id or str(id(event))
+
+
 def _keys(event: TrailEvent, cache: dict[str, frozenset[str]]) -> frozenset[str]:
-    key = event.event_id or str(id(event))
+    key = _marker(event)
     found = cache.get(key)
     if found is None:
         found = cache[key] = event_keys(event)
@@ -201,7 +318,7 @@ def _unique(events: Iterable[TrailEvent]) -> list[TrailEvent]:
     seen: set[str] = set()
     out = []
     for event in events:
-        marker = event.event_id or str(id(event))
+        marker = _marker(event)
         if marker not in seen:
             seen.add(marker)
             out.append(event)

@@ -1,8 +1,11 @@
 """Messages that travel between stages on SQS, with their JSON codecs.
 
-A ``LookupJob`` is one configuration item waiting for its CloudTrail author. It carries a trimmed
-copy of the item (SQS messages are at most 256 KB; the full notification stays in the S3 archive)
-and the schedule state: when it arrived, how often it was tried, when to try next.
+A ``LookupJob`` is one configuration item waiting for its CloudTrail author. It carries a slim copy
+of the item, what the lookup stage and the outcome read (the full notification stays in the S3
+archive): the identity, the diff, the tags, and of the configuration only the strings attribution and
+trust read (``KEPT_CONFIGURATION``); an item's relationships stay behind. It also carries the schedule
+state: when it arrived, how often it was tried, when to try next. A job stays under SQS's 256 KB
+whatever the item's size, and a lookup run holds a chunk of them at a time.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.core.attribution import ID_KEYS
 from chalicelib.core.model import ConfigChange, PropertyChange, Relationship
 from chalicelib.core.timeutil import iso, parse_time
 
 MAX_JOB_BYTES = 180_000  # SQS takes 256 KB per message; leave room for the job's other fields
 READ_TO_END = "complete"
 MAX_CARRIED = 10  # candidate calls carried between ticks (the newest; an untrusted one is alerted at once)
+KEPT_CONFIGURATION = frozenset({*ID_KEYS, "path"})
+"""Configuration fields a job keeps (text only): the ids attribution finds an item by, a role's name and path."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ def change_key(change: ConfigChange) -> str:
 def change_to_json(change: ConfigChange) -> dict[str, Any]:
     """The item as a job carries it: under SQS's 256 KB whatever the item's size (the archive has it all)."""
     props = [p.to_json() for p in change.changed_properties]
-    config = change.configuration if isinstance(change.configuration, dict) else None
+    config = slim_configuration(change.configuration)
     data = {
         "source": change.source,
         "message_type": change.message_type,
@@ -126,7 +132,6 @@ def change_to_json(change: ConfigChange) -> dict[str, Any]:
         "oversized": change.oversized,
         "s3_location": change.s3_location,
         "related_events": list(change.related_events),
-        "relationships": [[r.resource_type, r.resource_id, r.resource_name, r.name] for r in change.relationships],
         "configuration": config,
         "tags": dict(change.tags),
         "state_id": change.state_id,
@@ -135,22 +140,25 @@ def change_to_json(change: ConfigChange) -> dict[str, Any]:
     return _fit(data)
 
 
+def slim_configuration(configuration: Any) -> dict[str, str] | None:
+    """The configuration's ``KEPT_CONFIGURATION`` strings (a large item's configuration is most of its size)."""
+    if not isinstance(configuration, dict):
+        return None
+    return {k: v for k, v in configuration.items() if k in KEPT_CONFIGURATION and isinstance(v, str) and len(v) < 2048}
+
+
 def _fit(data: dict[str, Any]) -> dict[str, Any]:
-    """Shrink in order of least use: the configuration (only its ids matter), diff values, then properties
-    other than relationships (which attribution needs)."""
+    """Shrink in order of least use: diff values, then properties other than relationships (which attribution
+    needs)."""
     if _size(data) <= MAX_JOB_BYTES:
         return data
-    config = data["configuration"] or {}
-    data = {**data, "configuration": {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}}
-    if _size(data) <= MAX_JOB_BYTES:
-        return data
-    data = {**data, "configuration": None, "changed_properties": [trim_property(p) for p in data["changed_properties"]]}
+    data = {**data, "changed_properties": [trim_property(p) for p in data["changed_properties"]]}
     if _size(data) <= MAX_JOB_BYTES:
         return data
     props = data["changed_properties"]
     kept = [p for p in props if p["path"].startswith("Relationships")][:200]
     kept += [{**p, "previous": None, "updated": None} for p in props if not p["path"].startswith("Relationships")][:300]
-    return {**data, "changed_properties": kept, "tags": {}, "relationships": data["relationships"][:200]}
+    return {**data, "changed_properties": kept, "tags": {}}
 
 
 def _size(data: dict[str, Any]) -> int:

@@ -89,8 +89,16 @@ def sg_change(*, resource_id: str = SG, name: str | None = "bastion-sg", capture
 
 def decide(change: ConfigChange, events: list[TrailEvent], *, previous: datetime | None = None,
            patterns: tuple[str, ...] = (TF_ROLE,), services: bool = True) -> attr.Attribution | None:
-    return attr.attribute(change, events, previous_capture=previous, lookback=LOOKBACK, trusted_patterns=patterns,
-                          trust_aws_services=services)
+    """``attribute``'s answer, checked against ``attribute_indexed`` over the same calls: every rule below holds
+    for both entry points."""
+    options: dict[str, Any] = dict(previous_capture=previous, lookback=LOOKBACK, trusted_patterns=patterns,
+                                   trust_aws_services=services)
+    found = attr.attribute(change, events, **options)
+    index = attr.CallIndex()
+    for event in events:
+        index.add(event)
+    assert attr.attribute_indexed(change, index, **options) == found
+    return found
 
 
 def ids(found: attr.Attribution | None) -> list[str | None]:
@@ -410,3 +418,44 @@ def test_a_call_recorded_in_another_account_never_causes_the_item() -> None:
     found = decide(sg_change(), [elsewhere, own])
     assert found is not None and found.verdict == trust.TRUSTED and ids(found) == [own.event_id]
     assert decide(sg_change(), [elsewhere]) is None
+
+
+# --- the index of calls (attribute_indexed) ---------------------------------------------------------------------
+
+
+def test_the_index_files_only_calls_that_can_change_something_under_each_identifier_once():
+    write = sg_call("AuthorizeSecurityGroupIngress", at(-30), HUMAN)
+    index = attr.CallIndex()
+    for event in (write, sg_call("DescribeSecurityGroups", at(-20), HUMAN, read_only=True),
+                  sg_call("AuthorizeSecurityGroupIngress", at(-10), HUMAN, error="Client.UnauthorizedOperation")):
+        index.add(event)
+    assert len(index) == 1 and write.event_id in index
+    version = index.version
+    index.add(dataclasses.replace(write, event_name="Other"))  # the same call again: its first copy stays
+    assert index.version == version and index.events() == [write]
+    assert SG in index.keys[write.event_id or ""]
+
+
+def test_identifiers_a_call_was_found_by_elsewhere_make_it_a_candidate():
+    opaque = call("ModifySecurityGroupRules", at(-30), HUMAN, params={"groupRuleId": "sgr-0abc"})
+    index = attr.CallIndex()
+    index.add(opaque)
+    keys = attr.item_keys(sg_change())
+    assert index.candidates(sg_change(), keys) == []
+    index.add(opaque, [SG])  # as the stream's index or a job's carried calls name it
+    assert index.candidates(sg_change(), keys) == [opaque]
+    found = attr.attribute_indexed(sg_change(), index, previous_capture=None, lookback=LOOKBACK,
+                                   trusted_patterns=(TF_ROLE,), trust_aws_services=True)
+    assert ids(found) == [opaque.event_id]
+
+
+def test_an_items_candidates_come_in_the_order_the_calls_were_added():
+    later = sg_call("RevokeSecurityGroupIngress", at(-10), TERRAFORM)
+    earlier = sg_call("AuthorizeSecurityGroupIngress", at(-40), TERRAFORM)
+    elsewhere = sg_call("AuthorizeSecurityGroupIngress", at(-20), HUMAN, group=OTHER_SG)
+    named = call("CreateTags", at(-5), TERRAFORM, event_id="cfg-named-0001")
+    index = attr.CallIndex()
+    for event in (later, elsewhere, earlier, named):
+        index.add(event)
+    change = sg_change(related_events=("cfg-named-0001",))
+    assert index.candidates(change, attr.item_keys(change)) == [later, earlier, named]

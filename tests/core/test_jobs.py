@@ -1,12 +1,15 @@
-"""Lookup jobs fit in an SQS message whatever the item's size, and keep what attribution needs."""
+"""Lookup jobs fit in an SQS message whatever the item's size, and keep what attribution and the outcome need."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
+from chalicelib.core import attribution as attr
+from chalicelib.core import trust
 from chalicelib.core.jobs import MAX_JOB_BYTES, LookupJob, change_from_json, change_key, change_to_json
-from chalicelib.core.model import ConfigChange, PropertyChange
+from chalicelib.core.model import ConfigChange, PropertyChange, Relationship
 
 CAPTURE = datetime(2024, 4, 30, 10, 15, tzinfo=timezone.utc)
 
@@ -44,3 +47,25 @@ def test_a_small_item_round_trips_unchanged() -> None:
                           changed_properties=(PropertyChange("Tags.env", "UPDATE", "a", "b"),),
                           configuration={"name": "b"}, tags={"env": "b"})
     assert change_from_json(change_to_json(change)) == change
+
+
+def test_a_job_keeps_of_the_configuration_only_the_ids_attribution_and_trust_read() -> None:
+    policy = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    change = ConfigChange(source="t", message_type="ConfigurationItemChangeNotification", account="1",
+                          region="global", resource_type="AWS::IAM::Role", resource_id="AROAEXAMPLE",
+                          resource_name="app", arn=None, capture_time=CAPTURE, change_type="UPDATE", status="OK",
+                          relationships=(Relationship("AWS::IAM::Policy", "ANPA1", "p", "Is attached to"),) * 500,
+                          configuration={"roleName": "app", "roleId": "AROAEXAMPLE", "path": "/ci/", "arn": "x" * 4000,
+                                         "assumeRolePolicyDocument": policy * 50, "rolePolicyList": [{"a": 1}] * 500})
+    data = change_to_json(change)
+    assert data["configuration"] == {"roleName": "app", "path": "/ci/"}
+    assert "relationships" not in data and len(json.dumps(data)) < 2000
+    back = change_from_json(data)
+    assert attr.resource_keys(back) == attr.resource_keys(replace(change, configuration={"roleName": "app"}))
+    assert trust.trusted_role_mark("manual_change", back, ("arn:aws:iam::1:role/ci/*",)) == {
+        "trusted_pattern": "arn:aws:iam::1:role/ci/*"}, "a role's path still travels for the trusted-role mark"
+
+
+def test_a_huge_configuration_no_longer_fills_the_job() -> None:
+    change = replace(_huge_change(), changed_properties=_huge_change().changed_properties[-1:])
+    assert len(json.dumps(change_to_json(change))) < 4000

@@ -20,6 +20,7 @@ from memory_world import (
     CAPTURE,
     START,
     TRUSTED_ROLE,
+    change,
     lookup_job,
     queued_json,
     replay,
@@ -29,7 +30,7 @@ from memory_world import (
 )
 from scenario_check import differences
 
-from chalicelib.core.jobs import LookupJob
+from chalicelib.core.jobs import LookupJob, change_key
 from chalicelib.memory_deps import MemoryDeps
 from chalicelib.stages import lookup as lookup_stage
 from chalicelib.stages.lookup import LOOKUPS_FAILED, lookup
@@ -273,3 +274,105 @@ def test_the_flow_leaves_every_queue_empty() -> None:
     deps = replay(story).deps
     assert {name: len(queue) for name, queue in deps.queues.items() if len(queue)} == {}
     assert json.loads(json.dumps(deps.lookups.stats.calls)) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Runs in chunks: coverage shared by chunks, copies sent before deletes, a job handled once a run
+
+
+def test_what_a_runs_sweeps_covered_and_what_is_left() -> None:
+    def t(minute: int) -> datetime:
+        return START + timedelta(minutes=minute)
+
+    group = lookup_stage._Group("1", "us-east-1", share_ends=0.0)
+    group.cover(t(10), t(20))
+    group.cover(t(30), t(40))
+    group.cover(t(20), t(25))  # joins the first span
+    assert group.covered == [(t(10), t(25)), (t(30), t(40))]
+    assert group.covers(t(12), t(25)) and not group.covers(t(12), t(31)) and not group.covers(t(9), t(11))
+    assert group.gaps(t(5), t(45)) == [(t(40), t(45)), (t(25), t(30)), (t(5), t(10))], "newest first"
+    assert group.gaps(t(11), t(24)) == []
+    assert group.read_below(t(35)) == t(30) and group.read_below(t(27)) is None
+
+
+class Recorded:
+    """The lookup queue, recording what a run does to it, in order."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+        self.log: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+    def send_many(self, bodies: list[Any], **options: Any) -> None:
+        self.log.append(("send", len(bodies)))
+        self.queue.send_many(bodies, **options)
+
+    def delete(self, messages: list[Any]) -> None:
+        self.log.append(("delete", len(messages)))
+        self.queue.delete(messages)
+
+
+def test_jobs_go_back_ten_at_a_time_each_copy_before_its_message_is_deleted() -> None:
+    deps = world(settings={"give_up_minutes": 60})
+    for i in range(25):
+        queue_job(deps, lookup_job(f"sg-0w{i:02d}"))
+    recorded = Recorded(deps.queues["lookup_queue"])
+    deps.queues["lookup_queue"] = recorded  # type: ignore[assignment]
+    at(deps, START + timedelta(minutes=2))
+    assert lookup(deps)["waiting"] == 25
+    assert recorded.log == [("send", 10), ("delete", 10), ("send", 10), ("delete", 10), ("send", 5), ("delete", 5)]
+    assert {job.attempts for job in waiting_jobs(deps)} == {1}
+
+
+def test_a_job_back_on_the_queue_during_its_run_waits_for_the_next_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = world(settings={"give_up_minutes": 60}, budget_seconds=240.0)
+    queue_job(deps, lookup_job("sg-0again"))
+    item = change("sg-0slow", account="210987654321")  # another account: a group of its own
+    queue_job(deps, LookupJob(change=item, change_key=change_key(item), arrived_at=CAPTURE))
+    at(deps, START + timedelta(minutes=2))
+    monkeypatch.setattr(lookup_stage, "CHUNK_JOBS", 1)  # every job is a chunk of its own
+    real_lookup = deps.lookups.lookup
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        deps.manual_clock.advance(45)  # the second job's lookups outlast the first job's retry delay
+        return real_lookup(*args, **kwargs)
+
+    monkeypatch.setattr(deps.lookups, "lookup", slow)
+    counts = lookup(deps)
+    assert (counts["jobs"], counts["waiting"], counts["deferred"]) == (3, 2, 1), "received again, not read again"
+    assert len(deps.lookups.requests) == 2, "one look for each job"
+    again = next(job for job in waiting_jobs(deps) if job.change.resource_id == "sg-0again")
+    assert again.attempts == 1 and again.not_before > deps.now()
+
+
+def test_a_job_past_its_give_up_time_is_reported_even_when_its_region_had_no_time_left() -> None:
+    deps = world(settings={"give_up_minutes": 10}, budget_seconds=60.0)
+    old = lookup_job("sg-0old", arrived=START - timedelta(minutes=30))
+    for i in range(lookup_stage.CHUNK_JOBS):
+        queue_job(deps, lookup_job(f"sg-0n{i:03d}"))
+    queue_job(deps, old)
+    at(deps, START + timedelta(minutes=2))
+    real_lookup = deps.lookups.lookup
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        deps.manual_clock.advance(40)  # the first chunk spends the region's share
+        return real_lookup(*args, **kwargs)
+
+    deps.lookups.lookup = slow  # type: ignore[method-assign]
+    counts = lookup(deps)
+    assert counts["unattributed"] == 1
+    assert [o["resource_id"] for o in slack_outcomes(deps)] == ["sg-0old"]
+
+
+def test_a_region_whose_lookups_fail_is_tried_once_a_run_not_once_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = world(settings={"give_up_minutes": 60})
+    deps.lookups.fail("us-east-1", RuntimeError("ThrottlingException: Rate exceeded"))
+    for i in range(5):
+        queue_job(deps, lookup_job(f"sg-0t{i}"))
+    monkeypatch.setattr(lookup_stage, "CHUNK_JOBS", 2)
+    at(deps, START + timedelta(minutes=2))
+    assert lookup(deps)["jobs"] == 5
+    assert len(deps.lookups.requests) == 1
+    assert {job.attempts for job in waiting_jobs(deps)} == {1}, "every job waits for its next look"
