@@ -184,9 +184,7 @@ class Deps:
 
     @property
     def lookups(self) -> LookupClient:
-        from chalicelib.adapters.cloudtrail import LookupClient
-
-        from chalicelib.adapters.cloudtrail import CrossAccount
+        from chalicelib.adapters.cloudtrail import CrossAccount, LookupClient
 
         cross_account = CrossAccount(
             home_account=self.env.account, role_name=lambda: self.settings().lookup_role,

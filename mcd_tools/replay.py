@@ -16,6 +16,7 @@ without that queue drop the event, as Lambda does without a destination.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import json
@@ -25,7 +26,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ class _Run:
         self.end = end
         self.traveller = traveller
         self.errors: list[str] = []
-        self.account = _scenario_account(scenario)
+        self.account = str(scenario.get("home_account") or _scenario_account(scenario))
         self.gave_up = 0  # events Lambda gave up on: each has a request id of its own
 
     def now(self) -> datetime:
@@ -150,15 +151,21 @@ class _Run:
         from chalicelib import bootstrap
         from chalicelib.adapters.aws import ClientFactory
         from chalicelib.core.logs import OUTCOME_LOGGER
-        from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
+        from mcd_tools.fake_cloudtrail import FakeCloudTrail, LookupRoles, entries_from_scenario
         from mcd_tools.sandbox import create_resources
         from mcd_tools.slack_standin import SlackStandIn
 
-        trail = FakeCloudTrail(entries_from_scenario(self.scenario.get("cloudtrail") or []), time.time)
+        trail = FakeCloudTrail(entries_from_scenario(self.scenario.get("cloudtrail") or []), time.time,
+                               home_account=self.account)
+        settings = self.scenario.get("settings") or {}
+        roles = LookupRoles([str(a) for a in settings.get("accounts") or []],
+                            str(settings.get("lookup_role") or "mcd-lookup"), time.time)
 
         def on_create(service: str, region: str | None, client: Any) -> None:
             if service == "cloudtrail":
-                trail.attach(client)
+                trail.attach(client, roles.account_of(client))
+            elif service == "sts":
+                roles.attach(client)
 
         standin = SlackStandIn(clock=time.time).start()
         previous_api_url = os.environ.get("MCD_SLACK_API_URL")
@@ -183,6 +190,7 @@ class _Run:
                 except secrets.exceptions.ResourceNotFoundException:  # moto's CloudFormation skips secrets
                     secrets.create_secret(Name=env.slack_secret, SecretString=secret_value)
             self._put_s3_objects(factory)
+            env = replace(env, account=self.account)  # other accounts are read through settings.lookup_role
             deps = bootstrap.Deps(env, factory, clock=time.time, sleep=self.sleep)
             bootstrap.install(deps)
             self.deps, self.standin, self.trail = deps, standin, trail
@@ -303,6 +311,8 @@ class _Run:
 
     def _invoke(self, client: Any, name: str, event: Any, retries: int) -> None:
         failure: BaseException | None = None
+        # Chalice's test context has no remaining time to read: the run gets the budget the function has deployed.
+        self.deps.env = replace(self.deps.env, budget_seconds=deployed_budget(name))
         for attempt in range(retries + 1):
             try:
                 client.lambda_.invoke(name, event)
@@ -383,6 +393,20 @@ def _eventbridge_target(event: dict[str, Any]) -> str | None:
     if detail_type == "Config Configuration Item Change":
         return "config_event"
     return None
+
+
+@functools.cache
+def deployed_budget(function: str) -> float:
+    """A function's run budget as deployed: ``stage_config.run_budget`` of its timeout in the project's
+    ``.chalice/config.json`` (lookup: 300 s, a budget of 240 s)."""
+    from chalicelib.stage_config import DEFAULT_BUDGET_SECONDS, run_budget
+
+    try:
+        config = json.loads((Path(__file__).resolve().parents[1] / ".chalice" / "config.json").read_text())
+    except (OSError, ValueError):
+        return DEFAULT_BUDGET_SECONDS
+    spec = (config.get("lambda_functions") or {}).get(function) or {}
+    return run_budget(float(spec.get("lambda_timeout", config.get("lambda_timeout", 60))))
 
 
 def _scenario_account(scenario: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.core.errors import RetryableError
+from chalicelib.core.errors import AccountUnreachable, RetryableError
 from chalicelib.core.model import TrailEvent
 from chalicelib.parsing.cloudtrail import parse_lookup_event
 
@@ -26,15 +26,6 @@ BACKOFF = (1.0, 2.0, 4.0)
 
 class Throttled(RetryableError):
     """LookupEvents kept answering ThrottlingException; try again on a later tick."""
-
-
-class AccountUnreachable(RuntimeError):
-    """The detector cannot read ``account``'s CloudTrail history: its role could not be assumed."""
-
-    def __init__(self, account: str, reason: str) -> None:
-        super().__init__(f"cannot read the CloudTrail history of account {account}: {reason}")
-        self.account = account
-        self.reason = reason
 
 
 CREDENTIALS_MARGIN = 300.0  # renew an assumed role's credentials this long before they expire

@@ -22,3 +22,12 @@ class RetryableError(McdError):
 
 class ConfigurationError(McdError):
     """The detector is deployed or configured wrongly (missing setting, bad trusted-principal pattern)."""
+
+
+class AccountUnreachable(RuntimeError):
+    """The detector cannot read ``account``'s CloudTrail history: its lookup role could not be assumed."""
+
+    def __init__(self, account: str, reason: str) -> None:
+        super().__init__(f"cannot read the CloudTrail history of account {account}: {reason}")
+        self.account = account
+        self.reason = reason

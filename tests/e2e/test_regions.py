@@ -146,7 +146,8 @@ def test_a_member_account_gets_one_read_only_lookup_role_only_the_detectors_look
         {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::AccountId"}, {"Ref": "HomeAccount"}]}]}]}
     properties = role["Properties"]
     (trust,) = properties["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HomeAccount}:role/mcd-${Stage}-lookup"}}
+    lookup_function_role = "arn:${AWS::Partition}:iam::${HomeAccount}:role/mcd-${Stage}-lookup"
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": lookup_function_role}}
     (policy,) = properties["Policies"]
     assert policy["PolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}]
@@ -173,7 +174,8 @@ def test_in_the_home_region_of_the_home_account_it_creates_nothing_elsewhere_it_
                                       {"ParameterKey": "HomeAccount", "ParameterValue": account}])
     assert here.describe_stacks(StackName="home")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     assert "Outputs" not in here.describe_stacks(StackName="home")["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in here.describe_stacks(StackName="member")["Stacks"][0]["Outputs"]}
+    (member,) = here.describe_stacks(StackName="member")["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in member["Outputs"]}
     assert outputs["HomeBus"] == "arn:aws:events:eu-west-1:210987654321:event-bus/default"
     assert outputs["LookupRole"] == f"arn:aws:iam::{ACCOUNT}:role/mcd-lookup", "a member: its lookup role too"
     assert sorted(r["Name"] for r in aws.client("events").list_rules()["Rules"]) == sorted(RULES)
