@@ -18,6 +18,7 @@ from chalicelib.core.model import TrailEvent
 from mcd_tools.fake_cloudtrail import FakeCloudTrail, entries_from_scenario
 
 NOW = START + timedelta(hours=1)
+ACCOUNT_OF_ENTRIES = "123456789012"  # memory_world.ACCOUNT, whose records calls_on makes
 
 
 def client_on(items: list[dict[str, Any]], clock: Any, sleep: Any) -> tuple[LookupClient, FakeCloudTrail]:
@@ -181,3 +182,30 @@ def test_an_account_whose_role_cannot_be_assumed_is_unreachable_with_the_reason_
             lookups.lookup("ca-central-1", "ResourceName", "sg-1", account="829304715566")
     assert caught.value.account == "829304715566" and "AccessDenied" in caught.value.reason
     assert len(sts.assumed) == 1, "a refusal is remembered for a while: one try, not one per item"
+
+
+def test_on_moto_the_lookup_role_is_assumed_through_sts_and_reads_only_that_accounts_history() -> None:
+    from moto import mock_aws
+
+    from chalicelib.adapters.cloudtrail import CrossAccount
+    from mcd_tools.fake_cloudtrail import LookupRoles
+
+    member, home = ACCOUNT_OF_ENTRIES, "999999999999"
+    with mock_aws():
+        clock = ManualClock(NOW)
+        trail = FakeCloudTrail(entries_from_scenario(calls_on("sg-9", 3)), clock, home_account=home)
+        roles = LookupRoles([member], "mcd-lookup", clock)
+
+        def on_create(service: str, region: Any, client: Any) -> None:
+            if service == "cloudtrail":
+                trail.attach(client, roles.account_of(client))
+            elif service == "sts":
+                roles.attach(client)
+
+        factory = ClientFactory("us-east-1", on_create=on_create)
+        cross = CrossAccount(home_account=home, role_name=lambda: "mcd-lookup", sts=lambda: factory.client("sts"),
+                             client_with=lambda region, creds: factory.with_credentials("cloudtrail", region, creds))
+        lookups = LookupClient(lambda region: factory.client("cloudtrail", region), clock, clock.sleep, cross)
+        events, _ = lookups.lookup("us-east-1", "ResourceName", "sg-9", account=member)
+        assert len(events) == 3, "the member's history, read with its role"
+        assert lookups.lookup("us-east-1", "ResourceName", "sg-9")[0] == [], "the home account holds none of it"
