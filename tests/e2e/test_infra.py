@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
-import importlib.util
 import io
 import json
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import deploy_script
 import pytest
 from moto import mock_aws
 
@@ -46,15 +46,7 @@ MOTO_ACCOUNT = "123456789012"
 TEMPLATE_BODY_LIMIT = 51_200  # bytes: CloudFormation's cap on TemplateBody; deploy.py uploads a larger template
 
 
-def _load_deploy_script():
-    spec = importlib.util.spec_from_file_location("mcd_deploy_script", ROOT / "scripts" / "deploy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-deploy = _load_deploy_script()
+deploy: Any = deploy_script.deploy  # scripts/deploy.py, loaded once for every test module
 
 
 @pytest.fixture(scope="module")

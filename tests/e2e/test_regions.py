@@ -11,7 +11,6 @@ tier shows each is reported once.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import deploy_script
 import pytest
 from memory_world import replay
 from moto import mock_aws
@@ -43,15 +43,7 @@ RULES = {"mcd-dev-forward-config": app.CONFIG_CHANGE_PATTERN, "mcd-dev-forward-a
          "mcd-dev-forward-sign-ins": app.SIGNIN_PATTERN}
 
 
-def _load_deploy_script():
-    spec = importlib.util.spec_from_file_location("mcd_deploy_script_regions", ROOT / "scripts" / "deploy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-deploy = _load_deploy_script()
+deploy: Any = deploy_script.deploy  # scripts/deploy.py, loaded once for every test module
 
 
 class Session(boto3.session.Session):
