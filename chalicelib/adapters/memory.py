@@ -248,12 +248,9 @@ class MemoryState:
         self.queries = 0  # between calls
 
     def put(self, pk: str, sk: str, now: float, ttl_days: int = 14, **attrs: str) -> None:
-        self._store(pk, sk, int(now) + ttl_days * DAY, attrs)
-
-    def _store(self, pk: str, sk: str, expires_at: int, attrs: dict[str, str]) -> None:
         if not pk or not sk:
             raise ValueError("DynamoDB refuses an empty key attribute")
-        item = {"pk": pk, "sk": sk, "expires_at": str(expires_at)}
+        item = {"pk": pk, "sk": sk, "expires_at": str(int(now) + ttl_days * DAY)}
         item.update(attrs)
         size = sum(len(k.encode()) + len(str(v).encode("utf-8", "surrogatepass")) for k, v in item.items())
         if size > MAX_ITEM_BYTES:
@@ -271,7 +268,8 @@ class MemoryState:
     def put_many(self, rows: Sequence[tuple[str, str, dict[str, str]]], now: float, ttl_seconds: int) -> None:
         self.batches += 1
         for pk, sk, attrs in rows:
-            self._store(pk, sk, int(now) + ttl_seconds, attrs)
+            self.put(pk, sk, now, ttl_days=0, **attrs)
+            self.items[(pk, sk)]["expires_at"] = str(int(now) + ttl_seconds)
 
     def between(self, pk: str, low: str, high: str, *, limit: int = 1000) -> list[dict[str, str]]:
         self.queries += 1
