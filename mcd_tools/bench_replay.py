@@ -33,12 +33,14 @@ from typing import Any
 
 from chalicelib.adapters.memory import ManualClock, MemoryLookups, MemoryQueue, MemoryState, _Queued
 from chalicelib.adapters.queues import Message
+from chalicelib.core.stream import COMPLETE_AFTER
 from chalicelib.core.timeutil import iso, parse_time
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/benchhook"
 START = datetime(2024, 11, 29, 13, 30, tzinfo=timezone.utc)
 HUMAN_SHARE = 0.1
+CAPTURED_BEFORE = timedelta(seconds=40)  # an item's capture time, before its notification arrives
 # On-demand prices in us-east-1 (USD): DynamoDB per request unit, Lambda per GB-second (x86).
 PRICE_PER_WRITE_UNIT = 1.25 / 1e6
 PRICE_PER_READ_UNIT = 0.25 / 1e6
@@ -66,6 +68,8 @@ class Change:
     called_at: datetime
     human: bool
     notified_at: datetime | None = None  # the Config notification's arrival
+    captured_at: datetime | None = None  # the item's capture time
+    visible_at: datetime | None = None  # when LookupEvents first shows its call
 
 
 @dataclass
@@ -97,13 +101,13 @@ def workload(n: int, *, seed: int, spread: timedelta, human_share: float = HUMAN
         streamed = timedelta(seconds=rng.uniform(*delays.stream))
         if i % 3 == 2:
             resource = f"bench-data-{i:05d}-{ACCOUNT}"
-            delivery, entry = _bucket_tags(resource, actor, called, notified, visible)
+            delivery, entry = _bucket_tags(resource, actor, called, notified - CAPTURED_BEFORE, visible)
         else:
             resource = f"sg-0{i:016x}"
             delivery, entry = ingress(resource, f"bench-{i}-sg", actor, called, "0.0.0.0/0" if human else
                                       f"10.{i % 250}.0.0/16", 443, delay=visible,
-                                      capture_after=notified - timedelta(seconds=40))
-        changes.append(Change(resource, called, human, called + notified))
+                                      capture_after=notified - CAPTURED_BEFORE)
+        changes.append(Change(resource, called, human, called + notified, called + notified - CAPTURED_BEFORE))
         deliveries += [delivery, _api_call(entry["record"], called + streamed)]
         entries.append(entry)
     deliveries.sort(key=lambda d: d["at"])
@@ -111,12 +115,12 @@ def workload(n: int, *, seed: int, spread: timedelta, human_share: float = HUMAN
                     {"trusted_principals": [f"arn:aws:iam::{ACCOUNT}:role/ci/{TERRAFORM_ROLE}"]}, START)
 
 
-def _bucket_tags(bucket: str, actor: Any, called: datetime, notified: timedelta,
+def _bucket_tags(bucket: str, actor: Any, called: datetime, captured: timedelta,
                  visible: timedelta) -> tuple[dict[str, Any], dict[str, Any]]:
     from mcd_tools.story import config_item, trail
 
     delivery = config_item(
-        "AWS::S3::Bucket", bucket, bucket, f"arn:aws:s3:::{bucket}", called + notified - timedelta(seconds=40),
+        "AWS::S3::Bucket", bucket, bucket, f"arn:aws:s3:::{bucket}", called + captured,
         {"Tags.env": {"previousValue": "staging", "updatedValue": "prod", "changeType": "UPDATE"}}, {"name": bucket})
     entry = trail(actor, called, "PutBucketTagging", "s3.amazonaws.com",
                   {"bucketName": bucket, "Tagging": {"TagSet": {"Tag": [{"Key": "env", "Value": "prod"}]}}},
@@ -596,7 +600,8 @@ def from_scenario(scenario: dict[str, Any], *, seed: int, delays: Delays = Delay
         called = parse_time(record["eventTime"])
         assert called is not None
         resource = next(r["ResourceName"] for r in entry["resources"])
-        changes.append(Change(resource, called, expected.get(resource) == "manual_change", arrivals.get(resource)))
+        changes.append(Change(resource, called, expected.get(resource) == "manual_change", arrivals.get(resource),
+                              visible_at=parse_time(entry.get("visible_at"))))
         deliveries.append(_api_call(record, called + timedelta(seconds=rng.uniform(*delays.stream))))
     deliveries.sort(key=lambda d: d["at"])
     start = parse_time(scenario["start"])
@@ -635,6 +640,8 @@ def series_point(n: int, stream: bool, budget_s: float | None = None) -> dict[st
     figures[f"{prefix}wrong_verdicts_n{n}"] = sum(1 for t in outcomes if not t.right)
     if not stream:
         figures[f"decide_minutes_after_visible_max_n{n}"] = round(decide_minutes_after_visible(run), 2)
+        figures[f"time_to_tell_after_visible_p95_s_n{n}"] = round(percentile(_seconds(
+            [t.after(t.change.visible_at) for t in outcomes]), 0.95), 1)
         figures[f"slack_messages_n{n}"] = len(run.slack)
         figures[f"max_posts_per_second_n{n}"] = max_posts_per_second(run.slack)
     return figures
@@ -697,6 +704,7 @@ def mode_figures(mode: str, run: Replay) -> dict[str, Any]:
             if t.alert_decided_at is not None and t.change.notified_at is not None]), 0.95),
         "call_to_suppression_p95_s": percentile(_seconds([t.after(t.change.called_at) for t in quiet]), 0.95),
         "notified_to_suppression_p95_s": percentile(_seconds([t.after(t.change.notified_at) for t in quiet]), 0.95),
+        "evidence_to_decision_p95_s": percentile(_seconds([_from_evidence(t) for t in outcomes]), 0.95),
         "lookup_calls_per_change": run.lookup_calls / n,
         "wrong_verdicts": sum(1 for t in outcomes if not t.right),
         "untold": sum(1 for t in outcomes if t.at is None),
@@ -708,6 +716,21 @@ def mode_figures(mode: str, run: Replay) -> dict[str, Any]:
         figures.update(_stream_costs(run, n))
     prefix = {"stream": "stream_", "history": "history_", "stream_only": "stream_only_"}[mode]
     return {prefix + k: rounded(k, v) for k, v in figures.items()}
+
+
+def _from_evidence(told: Told) -> float | None:
+    """Seconds from when a change could first be decided from the stream to its decision: its notification's
+    arrival for an alert; for a suppression, the later of that and the stream's completeness at the latest
+    (``COMPLETE_AFTER`` past the capture; a later record delivered may complete it sooner)."""
+    change = told.change
+    if change.notified_at is None:
+        return None
+    ready = change.notified_at.timestamp()
+    if not change.human:
+        if told.suppressed_at is None or change.captured_at is None:
+            return None
+        return told.suppressed_at - max(ready, (change.captured_at + COMPLETE_AFTER).timestamp())
+    return None if told.alert_decided_at is None else told.alert_decided_at - ready
 
 
 def rounded(key: str, value: Any) -> Any:

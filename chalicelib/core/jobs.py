@@ -48,6 +48,7 @@ class LookupJob:
     cursor_window: str | None = None
     carried: tuple[dict[str, Any], ...] = ()
     pages_read: int = 0
+    streamed: bool = False  # decided from the live stream: its suppression gets one history check (D29)
 
     @property
     def is_followup(self) -> bool:
@@ -76,6 +77,7 @@ class LookupJob:
             "cursor_window": self.cursor_window,
             "carried": list(self.carried[-MAX_CARRIED:]),
             "pages_read": self.pages_read,
+            "streamed": self.streamed,
         }
 
     @classmethod
@@ -99,6 +101,7 @@ class LookupJob:
             decided_window=data.get("decided_window"),
             carried=tuple(c for c in data.get("carried") or () if isinstance(c, dict))[-MAX_CARRIED:],
             pages_read=int(data.get("pages_read") or 0),
+            streamed=data.get("streamed") is True,
         )
 
     def retried(self, not_before: datetime) -> LookupJob:

@@ -57,6 +57,8 @@ SWEEP_ABOVE = timedelta(minutes=2)  # how far above its newest window a sweep re
 PAGE = 50  # calls on a LookupEvents page
 WATCH_EVERY = timedelta(minutes=1)  # while a pass over a flooded resource reads on
 WATCH_CHECKS = (timedelta(minutes=15),)  # after capture, when most late calls are visible; then at the give-up time
+STREAM_WATCH_AFTER = timedelta(minutes=30)  # a suppression decided from the stream: its one history check
+STREAM_WATCH_GRID = timedelta(minutes=30)  # ... shared by half an hour's suppressions, so one sweep reads them all
 LOOKUPS_FAILED = "CloudTrail lookups kept failing (throttled or unavailable) until the give-up time"
 EARLY = timedelta(seconds=5)  # re-queued jobs become visible this much before they are due, to meet the tick
 DEFER = timedelta(seconds=30)  # a job its group's share (or the run) had no time for: looked at in the next run
@@ -506,7 +508,7 @@ def _conclude(run: _Run, job: LookupJob, message: ReceivedMessage, found: attr.A
     elif found is not None and (found.verdict is None or complete):
         # An untrusted call is alerted at once; silence waits until every call in the window was read.
         counts["decided"] += 1
-        _decided(run, job, found, message, now)
+        _decided(run, replace(job, streamed=reading.streamed is True), found, message, now)
     elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
         counts["unattributed"] += 1
         emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None,
@@ -794,8 +796,8 @@ def _followup_time(now: datetime, index: int) -> datetime:
     return _on_grid(now + FOLLOWUP_DELAYS[index])
 
 
-def _on_grid(due: datetime) -> datetime:
-    grid = FOLLOWUP_GRID.total_seconds()
+def _on_grid(due: datetime, every: timedelta = FOLLOWUP_GRID) -> datetime:
+    grid = every.total_seconds()
     return datetime.fromtimestamp(-(-due.timestamp() // grid) * grid, tz=due.tzinfo)
 
 
@@ -826,6 +828,9 @@ def _next_watch(job: LookupJob, now: datetime, settings: Settings) -> datetime |
     the give-up time, when the suppression is final."""
     give_up = job.arrived_at + timedelta(minutes=settings.give_up_minutes)
     capture = job.change.capture_time or job.arrived_at
+    if job.streamed:  # the stream was complete evidence: one late check for a call it never delivered
+        due = _on_grid(min(capture + STREAM_WATCH_AFTER, give_up), STREAM_WATCH_GRID)
+        return due if due > now + EARLY else None
     checks = [capture + after for after in WATCH_CHECKS if capture + after < give_up]
     for due in (*checks, give_up):
         if due > now + EARLY:
@@ -846,7 +851,8 @@ def _watch(run: _Run, job: LookupJob, found: attr.Attribution | None, message: R
         outbox.requeue(replace(job, not_before=_followup_time(now, 0)), None, message)
         return
     later = _next_watch(job, now, settings)
-    if not complete and later is None:
+    past_give_up = now + EARLY >= job.arrived_at + timedelta(minutes=settings.give_up_minutes)
+    if not complete and later is None and past_give_up:
         emit(deps, build_outcome(job, UNATTRIBUTED_CHANGE, now, None, unverified=_unverified(found, False, job)),
              revision=job.revision + 1)
         outbox.delete(message)
