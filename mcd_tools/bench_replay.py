@@ -489,7 +489,7 @@ def replay(load: Workload, *, stream: bool, budget_s: float | None = None) -> Re
         direct_module.remember = remember.fn  # type: ignore[assignment]
     posted: dict[str, float] = {}
     for at, line in posts.lines:
-        if line.get("event") in ("slack_posted", "slack_updated"):
+        if line.get("event") in ("slack_posted", "slack_updated", "slack_posted_early"):
             for outcome_id in line.get("outcome_ids") or []:
                 posted.setdefault(str(outcome_id), at)
     table = Meter(**{k: getattr(state.index, k) + getattr(state.other, k) for k in Meter.__dataclass_fields__})
