@@ -745,6 +745,30 @@ def test_only_aws_config_may_publish_to_the_config_topic(template):
     assert stack_resource(template, "ConfigTopicPolicy", "prod", REGION, ACCOUNT, given) is None
 
 
+def test_an_organizations_members_may_deliver_to_the_config_topic_through_aws_config_only(template):
+    """Issue 16: member accounts' delivery channels publish to the central topic (docs/organizations.md)."""
+    org, other_org = "o-a1b2c3d4e5", "o-zzzzzzzzzz"
+
+    def decide(request: dict[str, Any], **parameters: str) -> str:
+        properties = stack_resource(template, "ConfigTopicPolicy", "prod", REGION, ACCOUNT, parameters)
+        return _decision(properties["PolicyDocument"], request)
+
+    def in_org(request: dict[str, Any], organization: str) -> dict[str, Any]:
+        return {**request, "keys": {**request["keys"], "aws:principalorgid": organization,
+                                    "aws:sourceorgid": organization}}
+
+    member_slr = CONFIG_SERVICE_ROLE.replace(ACCOUNT, OTHER_ACCOUNT)
+    assert decide(in_org(_as_role(member_slr), org), OrganizationId=org) == "allow"
+    assert decide(in_org(_as_service("config.amazonaws.com", OTHER_ACCOUNT), org), OrganizationId=org) == "allow"
+    assert decide(in_org(_as_role(member_slr), org)) == "deny", "no organization named: members are refused"
+    assert decide(in_org(_as_role(member_slr), other_org), OrganizationId=org) == "none", "cross-account: refused"
+    for intruder in ("role/Admin", "role/aws-service-role/config.amazonaws.com/Other", "user/alice"):
+        request = in_org(_as_role(f"arn:aws:iam::{OTHER_ACCOUNT}:{intruder}"), org)
+        assert decide(request, OrganizationId=org) == "deny", intruder
+    assert decide(in_org(_as_service("config.amazonaws.com", OTHER_ACCOUNT), other_org), OrganizationId=org) == "none"
+    assert decide(_as_role(CONFIG_SERVICE_ROLE), OrganizationId=org) == "allow", "the home account still delivers"
+
+
 def _dig(value: Any, path: tuple[Any, ...]) -> Any:
     for step in path:
         value = value[step] if isinstance(step, int) or step in value else None
