@@ -57,7 +57,7 @@ SWEEP_ABOVE = timedelta(minutes=2)  # how far above its newest window a sweep re
 PAGE = 50  # calls on a LookupEvents page
 WATCH_EVERY = timedelta(minutes=1)  # while a pass over a flooded resource reads on
 WATCH_CHECKS = (timedelta(minutes=15),)  # after capture, when most late calls are visible; then at the give-up time
-STREAM_WATCH_AFTER = timedelta(minutes=30)  # a suppression decided from the stream: its one history check
+STREAM_WATCH_AFTER = timedelta(minutes=60)  # a suppression decided from the stream: its one history check
 STREAM_WATCH_GRID = timedelta(minutes=30)  # ... shared by half an hour's suppressions, so one sweep reads them all
 LOOKUPS_FAILED = "CloudTrail lookups kept failing (throttled or unavailable) until the give-up time"
 EARLY = timedelta(seconds=5)  # re-queued jobs become visible this much before they are due, to meet the tick
