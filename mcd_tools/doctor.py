@@ -284,6 +284,30 @@ def settings_row(parameter: str, raw: str | None) -> Row:
                f"{len(settings.destinations)} destination(s))")
 
 
+def organization_row(accounts: tuple[str, ...], bus_policy: str | None, stage: Stage) -> Row:
+    """With member accounts in the settings, the home bus must admit the Organization's forwarding rules."""
+    if not accounts:
+        return Row("organization", OK, "no member accounts in the settings: this account only")
+    try:
+        statements = json.loads(bus_policy or "{}").get("Statement") or []
+    except ValueError:
+        statements = []
+    orgs = sorted({str(v) for st in statements if isinstance(st, dict) and st.get("Effect") == "Allow"
+                   for v in _listed(((st.get("Condition") or {}).get("StringEquals") or {}).get("aws:PrincipalOrgID"))})
+    if not orgs:
+        return Row("organization", FAIL, f"{len(accounts)} member account(s) in the settings, but the home bus "
+                   "admits no organization: their forwarded events are refused",
+                   f"{stage.deploy} with --parameter OrganizationId=o-... (docs/organizations.md)")
+    return Row("organization", OK, f"{len(accounts)} member account(s); the home bus admits {', '.join(orgs)}; "
+               "each needs the infra/region.yaml StackSet instance (its forwarding rules and mcd-lookup role)")
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def dead_letter_fix(names: StageNames) -> str:
     return (f"aws logs tail /aws/lambda/{names.function_name('dl_retry')} --since 1h (it redrives or stores dead "
             f"letters every 10 minutes); then aws s3 ls s3://{names.archive_bucket}/dead-letter/ --recursive")
@@ -467,6 +491,17 @@ def _settings(client: Client, stage: Stage) -> list[Row]:
     return [settings_row(name, found and found["Parameter"]["Value"])]
 
 
+def _organization(client: Client, stage: Stage) -> list[Row]:
+    name = stage.names.settings_ref.removeprefix("ssm:")
+    found = _unless(("ParameterNotFound",), lambda: client("ssm").get_parameter(Name=name, WithDecryption=True))
+    try:
+        accounts = Settings.from_dict(json.loads(found["Parameter"]["Value"])).accounts if found else ()
+    except (ValueError, TypeError, AttributeError, ConfigurationError):
+        accounts = ()  # the settings row says what is wrong with them
+    policy = client("events").describe_event_bus(Name="default").get("Policy") if accounts else None
+    return [organization_row(accounts, policy, stage)]
+
+
 def _alarms(client: Client, stage: Stage) -> list[Row]:
     found = []
     for page in client("cloudwatch").get_paginator("describe_alarms").paginate(
@@ -493,6 +528,7 @@ CHECKS = (("config", "config", _config), ("sns config topic", "sns", _sns), ("cl
           ("eventbridge", "events", _eventbridge), ("other regions", "ec2", other_regions),
           ("async destinations", "lambda", _destinations),
           ("slack secret", "secretsmanager", _secret), ("settings", "ssm", _settings),
+          ("organization", "events", _organization),
           ("alarms", "cloudwatch", _alarms), ("queues", "sqs", _queues))
 
 

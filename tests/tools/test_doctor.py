@@ -189,6 +189,20 @@ def test_settings_are_validated_like_the_functions_do() -> None:
     assert doctor.settings_row("/p", "[]").status == FAIL
 
 
+def test_member_accounts_need_a_home_bus_that_admits_the_organization() -> None:
+    stage = doctor.Stage(StageNames("prod", ACCOUNT, REGION), "")
+    assert doctor.organization_row((), None, stage).status == OK
+    refused = doctor.organization_row(("222233334444",), None, stage)
+    assert refused.status == FAIL and "OrganizationId=o-" in refused.fix and "1 member account(s)" in refused.detail
+    other = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222233334444:root"},
+                                       "Action": "events:PutEvents"}]})
+    assert doctor.organization_row(("222233334444",), other, stage).status == FAIL
+    admitted = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents",
+                                          "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}]})
+    row = doctor.organization_row(("222233334444", "555566667777"), admitted, stage)
+    assert row.status == OK and "o-a1b2c3d4e5" in row.detail
+
+
 def test_alarms() -> None:
     assert doctor.alarm_rows([], NAMES)[0].status == WARN
     rows = doctor.alarm_rows([("mcd-dev-lookup-errors", "ALARM"), ("mcd-dev-slack-oldest-message", "ALARM"),
@@ -361,7 +375,7 @@ def test_a_healthy_stage_is_all_ok_and_each_fault_is_found_with_its_fix(aws: Any
                          "cloudtrail", "eventbridge config_event", "eventbridge console_signin", "eventbridge api_call",
                          "eventbridge sign-ins (us-east-1)", "other regions", "slack secret", "settings", "alarms",
                          "queue mcd-dev-dispatch-dlq", "queue mcd-dev-lookup-dlq", "queue mcd-dev-slack-dlq",
-                         "queue mcd-dev-async-failed", "async destinations"}, text
+                         "queue mcd-dev-async-failed", "async destinations", "organization"}, text
     assert rows["async destinations"].detail.startswith("5 function(s) send failed events to mcd-dev-async-failed")
 
     aws("config").stop_configuration_recorder(ConfigurationRecorderName="default")
@@ -416,7 +430,21 @@ def test_a_stage_that_was_never_deployed_fails_everywhere_without_crashing(aws: 
         "eventbridge console_signin": FAIL, "eventbridge api_call": FAIL, "eventbridge sign-ins (us-east-1)": FAIL,
         "region eu-central-1": FAIL, "region us-east-1": FAIL, "slack secret": FAIL,
         "settings": FAIL, "alarms": WARN, "queue mcd-nothing-dispatch-dlq": FAIL, "queue mcd-nothing-lookup-dlq": FAIL,
-        "queue mcd-nothing-slack-dlq": FAIL, "queue mcd-nothing-async-failed": FAIL, "async destinations": FAIL}, text
+        "queue mcd-nothing-slack-dlq": FAIL, "queue mcd-nothing-async-failed": FAIL, "async destinations": FAIL,
+        "organization": OK}, text
     assert "arn:aws:sns:eu-west-1:123456789012:given does not exist" in rows["sns config topic"].detail
     assert "it deploys mcd-nothing-region in us-east-1" in rows["eventbridge sign-ins (us-east-1)"].fix
     assert "without MCD_CONFIG_VIA_EVENTBRIDGE=0" in rows["eventbridge config_event"].fix
+
+
+def test_member_accounts_are_checked_against_the_deployed_home_bus(aws: Any) -> None:
+    healthy_stage(aws)
+    aws("ssm").put_parameter(Name="/mcd/dev/settings", Type="String", Overwrite=True,
+                             Value='{"accounts": ["222233334444"]}')
+    code, text, rows = run(aws)
+    assert code == 1 and rows["organization"].status == FAIL, text
+    aws("events").put_permission(EventBusName="default", Action="events:PutEvents", Principal="*",
+                                 StatementId="mcd-dev-organization-forwarding",
+                                 Condition={"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": "o-a1b2c3d4e5"})
+    code, text, rows = run(aws)
+    assert rows["organization"].status == OK and "o-a1b2c3d4e5" in rows["organization"].detail, text
