@@ -168,7 +168,7 @@ def one_run(n: int) -> tuple[MemoryDeps, dict[str, int]]:
 
 def test_a_bigger_burst_costs_no_more_lookups_per_change_and_a_run_holds_one_chunk() -> None:
     per_change = {}
-    for n in (1000, 1500, 5000):
+    for n in (1000, 1500):  # the old cliff was at 1,500; make bench measures 5,000 (lookup_calls_per_change_n5000)
         jobs, entries = burst(n)
         clock = ManualClock(START + timedelta(minutes=10))
         deps = paced_world(trail_answer(entries, clock), clock)
@@ -179,7 +179,7 @@ def test_a_bigger_burst_costs_no_more_lookups_per_change_and_a_run_holds_one_chu
         assert lookup_queue.most_held <= CHUNK_JOBS, "never more than a chunk of jobs in hand"
         assert len(lookup_queue.batches) <= n // 10 + n // CHUNK_JOBS, "sent back ten at a time"
     assert max(per_change.values()) <= 0.05, per_change
-    assert per_change[5000] <= per_change[1000] * 1.25, per_change
+    assert per_change[1500] <= per_change[1000] * 1.25, per_change
 
 
 def counted(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
