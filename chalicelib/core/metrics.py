@@ -23,6 +23,7 @@ LOOKUP_CALLS = "LookupCalls"
 LOOKUP_THROTTLES = "LookupThrottles"
 DEAD_LETTERS = "DeadLetters"
 SLACK_RATE_LIMITED = "SlackRateLimited"
+ACCOUNTS_UNREACHABLE = "AccountsUnreachable"  # once per member account a day (alarm mcd-<stage>-account-unreachable)
 
 
 def emf_line(stage: str, name: str, value: float, unit: str, timestamp_ms: int,

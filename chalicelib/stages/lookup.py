@@ -31,7 +31,7 @@ from chalicelib.core.change_outcomes import build_outcome
 from chalicelib.core.errors import AccountUnreachable
 from chalicelib.core.jobs import MAX_CARRIED, READ_TO_END, LookupJob
 from chalicelib.core.logs import log_json
-from chalicelib.core.metrics import LOOKUP_CALLS, LOOKUP_THROTTLES
+from chalicelib.core.metrics import ACCOUNTS_UNREACHABLE, LOOKUP_CALLS, LOOKUP_THROTTLES
 from chalicelib.core.model import TrailEvent
 from chalicelib.core.outcomes import MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE
 from chalicelib.core.settings import Settings
@@ -331,13 +331,15 @@ def lookup(deps: StageDeps) -> dict[str, int]:
 
 def _unreachable(run: _Run, error: AccountUnreachable, members: list[Member]) -> None:
     """An account whose history cannot be read: each new change is reported now as unattributed, with the
-    reason in the alert (FORMAT.md, Accounts); an earlier decision stands. Logged once per account a day."""
+    reason in the alert (FORMAT.md, Accounts); an earlier decision stands. Logged and counted once per account a
+    day: the count's alarm (``mcd-<stage>-account-unreachable``) is the operational alert, on the health topic."""
     deps, now = run.deps, run.deps.now()
     day = now.strftime("%Y-%m-%d")
     if deps.state.get(f"health#account#{error.account}", day) is None:
         log_json(log, logging.ERROR, "account_unreachable", account=error.account, reason=error.reason[:300],
                  fix="deploy infra/region.yaml there (its mcd-lookup role) and list the account in settings.accounts")
         deps.state.put(f"health#account#{error.account}", day, deps.clock(), ttl_days=2)
+        deps.metrics.record(ACCOUNTS_UNREACHABLE, 1)
     for job, message in members:
         if not (job.is_watch or job.is_followup):
             run.counts["unattributed"] += 1
