@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.core.timeutil import parse_time
-from mcd_tools import bench_replay
+from mcd_tools import bench_early, bench_replay, bench_workloads
 
 ROOT = Path(__file__).resolve().parents[1]
 GOALS = {
@@ -38,6 +38,8 @@ GOALS = {
     "stream_wrong_verdicts": ("<=", 0), "history_wrong_verdicts": ("<=", 0),
     "notifications_per_s": (">=", 2000), "cost_vs_json_loads": ("<=", 10), "cold_start_extra_ms": ("<=", 50),
     "batch_peak_rss_mb": ("<=", 128), "lookup_batch_peak_rss_mb": ("<=", 512), "idle_tick_aws_calls": ("<=", 7),
+    "org_wrong_verdicts": ("<=", 0), "org_history_wrong_verdicts": ("<=", 0),
+    "org_lookup_calls_per_change": ("<=", 0.05),
 }
 SERIES = (10, 50, 200, 1000, 5000)
 """Burst sizes of the scale series (``bench_replay.series_point``), each with the stream and without."""
@@ -110,6 +112,11 @@ def replay_tasks() -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
     small = [(bench_replay.series_point, (n, stream, None)) for n in SERIES if n < 1000 for stream in (True, False)]
     return [*big, *[(bench_replay.comparison_run, (mode,)) for mode in bench_replay.MODES],
             (lookup_memory, (LARGE_LOOKUP_JOBS,)), *[(bench_replay.tell_samples, (100 + s,)) for s in range(4)],
+            *[(bench_replay.org_run, (bench_replay.ORG_ACCOUNTS, bench_replay.ORG_REGIONS, stream))
+              for stream in (True, False)],
+            *[(bench_workloads.shape_figures, (shape, stream)) for shape in bench_workloads.SHAPES
+              for stream in (False, True)],
+            (bench_early.figures, ()),
             *small]
 
 
@@ -505,6 +512,23 @@ def side_by_side(figures: dict[str, Any]) -> list[str]:
         lines.append(f"{n:>6} " + " ".join(f"{_shown(v):>{w}}" for v, w in zip(row, (15, 9, 11, 9, 14, 9),
                                                                                  strict=True))
                      + f" {_shown(figures.get(f'naive_lookup_calls_per_change_n{n}')):>12}")
+    if "org_accounts" in figures:
+        lines += ["", *org_lines(figures)]
+    return lines
+
+
+ORG_COMPARED = ("call_to_post_p95_s", "notified_to_alert_p95_s", "lookup_calls_per_change",
+                "lookup_calls_per_change_max_account", "accounts_looked_up", "wrong_verdicts")
+
+
+def org_lines(figures: dict[str, Any]) -> list[str]:
+    """The organisation's replay (issue 16), with the stream and without, and what the stream costs a month."""
+    title = f"an organisation: {figures['org_accounts']} accounts x {figures.get('org_regions')} regions"
+    lines = [f"{title:<40} {'stream':>10} {'history':>10}"]
+    for key in ORG_COMPARED:
+        row = [figures.get(f"org_{key}"), figures.get(f"org_history_{key}")]
+        lines.append(f"{key:<40} " + " ".join(f"{_shown(v):>10}" for v in row))
+    lines.append(f"{'stream and index, USD a month':<40} {_shown(figures.get('org_monthly_cost_usd')):>10}")
     return lines
 
 

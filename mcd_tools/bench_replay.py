@@ -26,7 +26,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ class Change:
     notified_at: datetime | None = None  # the Config notification's arrival
     captured_at: datetime | None = None  # the item's capture time
     visible_at: datetime | None = None  # when LookupEvents first shows its call
+    account: str = ""  # the account the resource is in (an organisation's workload)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Workload:
     cloudtrail: list[dict[str, Any]]  # scenario entries (visible_at, record, resources)
     settings: dict[str, Any]
     start: datetime
+    home_account: str = ""  # set: each account reads only its own history, reachable if in settings.accounts
 
 
 def workload(n: int, *, seed: int, spread: timedelta, human_share: float = HUMAN_SHARE,
@@ -368,6 +370,7 @@ class Replay:
     remember_cpu_s: float  # api_call's index writes (``recent_calls.remember``), without the meter
     streamed: int  # records delivered to api_call
     cpu_s: float
+    calls_by_account: dict[str, int] = field(default_factory=dict)  # LookupEvents calls, per account read
 
 
 class _Lines(logging.Handler):
@@ -451,9 +454,17 @@ def replay(load: Workload, *, stream: bool, budget_s: float | None = None) -> Re
 
     started = time.process_time()
     clock = ManualClock(load.start)
-    trail = FakeCloudTrail(entries_from_scenario(load.cloudtrail), clock)
-    answers = _Timed(lambda region, request: trail.lookup(region, request, clock()))
+    trail = FakeCloudTrail(entries_from_scenario(load.cloudtrail), clock, home_account=load.home_account)
+    calls_by_account: dict[str, int] = defaultdict(int)
+
+    def answer(region: str, request: dict[str, Any]) -> dict[str, Any]:
+        calls_by_account[str(request.get("Account") or load.home_account)] += 1
+        return trail.lookup(region, request, clock())
+
+    answers = _Timed(answer)
     deps = world(load, clock, answers)
+    if load.home_account:  # the lookup role exists in the home account and in settings.accounts only
+        deps.lookups.reachable = {load.home_account, *(load.settings.get("accounts") or [])}
     state: MeteredState = deps.state
     deliveries = [d for d in load.deliveries if stream or d["via"] != "eventbridge"]
     end = (parse_time(deliveries[-1]["at"]) if deliveries else load.start) or load.start
@@ -497,7 +508,7 @@ def replay(load: Workload, *, stream: bool, budget_s: float | None = None) -> Re
     return Replay(load, [(at, line.get("outcome") or {}) for at, line in outcomes.lines], posted, slack,
                   deps.lookups.stats.calls, state.index, table, lookup_cpu,
                   remember.seconds, sum(1 for d in deliveries if d["via"] == "eventbridge"),
-                  time.process_time() - started)
+                  time.process_time() - started, dict(calls_by_account))
 
 
 def _deliver(deps: Any, delivery: dict[str, Any]) -> None:
@@ -796,3 +807,150 @@ def tell_samples(seed: int) -> list[float]:
                                              *(visible.get(e) for e in outcome.get("event_ids") or [])) if t)
         samples.append(run.posted[outcome_id] - ready)
     return samples
+
+
+# --------------------------------------------------------------------------------------------
+# An AWS Organization (issue 16)
+
+
+ORG_ACCOUNTS = 100
+ORG_REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-2")
+ORG_APPLY = 200
+ORG_APPLY_SPREAD = timedelta(minutes=4)
+ORG_HUMANS = 40
+ORG_BACKGROUND = 800
+ORG_SPREAD = timedelta(hours=1)
+ORG_SEED = 16
+ORG_TRUSTED = "arn:aws:iam::*:role/ci/terraform-apply"
+MONTH_HOURS = 730.0
+"""AWS's month for pricing; the org workload's hour is taken to repeat all month (a 200-change apply every hour)."""
+PRICE_PER_MILLION_REQUESTS = 0.20  # Lambda, per million invocations
+PRICE_PER_MILLION_FORWARDED = 1.00  # EventBridge, per million events sent to another account's bus
+
+
+def org_account(index: int) -> str:
+    """The ``index``-th account of the organisation (0: the home account the detector runs in)."""
+    return f"{310000000000 + 7919 * index:012d}"
+
+
+def org_workload(accounts: int = ORG_ACCOUNTS, regions: Sequence[str] = ORG_REGIONS, *, apply: int = ORG_APPLY,
+                 humans: int = ORG_HUMANS, background: int = ORG_BACKGROUND, seed: int = ORG_SEED,
+                 spread: timedelta = ORG_SPREAD, delays: Delays = Delays()) -> Workload:
+    """One hour of an organisation of ``accounts`` accounts in ``regions``: a Terraform apply of ``apply`` changes
+    within 4 minutes in one member account and region (its trusted role, ``role/ci/terraform-apply`` in every
+    account); ``humans`` people's changes scattered over the other accounts and regions; ``background`` trusted
+    writes that change no recorded resource (they keep each account and region's stream flowing, and cost index
+    rows). Every call is streamed (5–60 s), notified by Config (1–15 min) and shown by LookupEvents (3–20 min) in
+    its own account's history; the detector runs in account 0 and lists the others in ``settings.accounts``."""
+    from mcd_tools.story import iam_user, sso_human, terraform, trail
+
+    rng = random.Random(seed)
+    ids = [org_account(i) for i in range(accounts)]
+    apply_account, apply_region = ids[min(accounts - 1, accounts // 3)], regions[min(1, len(regions) - 1)]
+    others = [(a, r) for a in ids for r in regions if (a, r) != (apply_account, apply_region)]
+    apply_at = spread.total_seconds() / 3
+    calls: list[tuple[float, str, str, bool]] = [  # (offset, account, region, human)
+        *((apply_at + ORG_APPLY_SPREAD.total_seconds() * i / max(1, apply), apply_account, apply_region, False)
+          for i in range(apply)),
+        *((rng.uniform(0, spread.total_seconds()), *rng.choice(others), True) for _ in range(humans))]
+    changes, deliveries, entries = [], [], []
+    for i, (offset, account, region, human) in enumerate(sorted(calls)):
+        called = START + timedelta(seconds=offset)
+        person = sso_human(f"engineer-{i % 9}@example.com", account) if i % 2 else iam_user(f"oncall-{i % 5}", account)
+        actor = person if human else terraform(account)
+        notified = timedelta(seconds=rng.uniform(*delays.config))
+        visible = timedelta(seconds=rng.uniform(*delays.history))
+        delivery, entry, resource = _org_change(i, account, region, actor, human, called, notified - CAPTURED_BEFORE,
+                                                visible)
+        changes.append(Change(resource, called, human, called + notified, called + notified - CAPTURED_BEFORE,
+                              called + visible, account))
+        deliveries += [delivery, _api_call(entry["record"], called + timedelta(seconds=rng.uniform(*delays.stream)))]
+        entries.append(entry)
+    for i in range(background):
+        account, region = rng.choice(ids), rng.choice(regions)
+        called = START + timedelta(seconds=rng.uniform(0, spread.total_seconds()))
+        name = f"/app/{account}/{region}/config-{i}"
+        entry = trail(terraform(account), called, "PutParameter", "ssm.amazonaws.com",
+                      {"name": name, "type": "String", "overwrite": True}, [("AWS::SSM::Parameter", name)],
+                      delay=timedelta(seconds=rng.uniform(*delays.history)), region=region)
+        deliveries.append(_api_call(entry["record"], called + timedelta(seconds=rng.uniform(*delays.stream))))
+        entries.append(entry)
+    deliveries.sort(key=lambda d: d["at"])
+    return Workload(changes, deliveries, entries, {"trusted_principals": [ORG_TRUSTED], "accounts": ids[1:]}, START,
+                    home_account=ids[0])
+
+
+def _org_change(i: int, account: str, region: str, actor: Any, human: bool, called: datetime, captured: timedelta,
+                visible: timedelta) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A security-group rule or (one in three) a bucket's tags, in ``account`` and ``region``."""
+    from mcd_tools.story import config_item, ingress, trail
+
+    if i % 3 == 2:
+        bucket = f"org-data-{i:05d}-{account}"
+        delivery = config_item(
+            "AWS::S3::Bucket", bucket, bucket, f"arn:aws:s3:::{bucket}", called + captured,
+            {"Tags.env": {"previousValue": "staging", "updatedValue": "prod", "changeType": "UPDATE"}},
+            {"name": bucket}, region=region, account=account)
+        entry = trail(actor, called, "PutBucketTagging", "s3.amazonaws.com",
+                      {"bucketName": bucket, "Tagging": {"TagSet": {"Tag": [{"Key": "env", "Value": "prod"}]}}},
+                      [("AWS::S3::Bucket", bucket)], delay=visible, region=region)
+        return delivery, entry, bucket
+    group = f"sg-0{int(account) % 4096:03x}{i:013x}"
+    delivery, entry = ingress(group, f"org-{i}-sg", actor, called, "0.0.0.0/0" if human else f"10.{i % 250}.0.0/16",
+                              443, delay=visible, capture_after=captured, account=account, region=region)
+    return delivery, entry, group
+
+
+ORG_HISTORY_KEYS = ("org_call_to_post_p95_s", "org_notified_to_alert_p95_s", "org_lookup_calls_per_change",
+                    "org_lookup_calls_per_change_max_account", "org_accounts_looked_up", "org_wrong_verdicts")
+
+
+def org_run(accounts: int = ORG_ACCOUNTS, regions: Sequence[str] = ORG_REGIONS, stream: bool = True,
+            **options: Any) -> dict[str, Any]:
+    """Issue 16's figures: ``org_workload`` replayed through the stages on the fakes with the stream on; without it
+    (every change attributed from each account's history through its lookup role), a few as ``org_history_*``."""
+    load = org_workload(accounts, regions, **options)
+    figures = org_figures(replay(load, stream=stream), regions=len(regions), spread=options.get("spread", ORG_SPREAD))
+    if stream:
+        return figures
+    return {"org_history_" + k[len("org_"):]: figures[k] for k in ORG_HISTORY_KEYS}
+
+
+def org_figures(run: Replay, *, regions: int, spread: timedelta = ORG_SPREAD) -> dict[str, Any]:
+    """Time to tell, lookups per change (overall and in the worst account), wrong verdicts, and the stream and
+    index's cost per month at the workload's rate (``MONTH_HOURS`` of ``spread``)."""
+    outcomes = told(run)
+    alerts = [t for t in outcomes if t.change.human]
+    changes_by_account: dict[str, int] = defaultdict(int)
+    for change in run.load.changes:
+        changes_by_account[change.account] += 1
+    per_account = {a: run.calls_by_account.get(a, 0) / n for a, n in changes_by_account.items()}
+    per_month = MONTH_HOURS * 3600 / spread.total_seconds()
+    gb_seconds = run.remember_cpu_s * lambda_memory_gb("api_call")
+    index_usd = run.index.cost() + gb_seconds * PRICE_PER_GB_SECOND
+    figures: dict[str, Any] = {
+        "org_accounts": len({run.load.home_account, *(run.load.settings.get("accounts") or [])}),
+        "org_regions": regions,
+        "org_changes": len(outcomes),
+        "org_streamed_calls": run.streamed,
+        "org_call_to_post_p95_s": percentile(_seconds([t.after(t.change.called_at) for t in alerts]), 0.95),
+        "org_notified_to_alert_p95_s": percentile(_seconds([
+            t.alert_decided_at - t.change.notified_at.timestamp() for t in alerts
+            if t.alert_decided_at is not None and t.change.notified_at is not None]), 0.95),
+        "org_call_to_suppression_p95_s": percentile(_seconds([
+            t.after(t.change.called_at) for t in outcomes if not t.change.human]), 0.95),
+        "org_lookup_calls_per_change": run.lookup_calls / max(1, len(outcomes)),
+        "org_lookup_calls_per_change_max_account": max(per_account.values(), default=0.0),
+        "org_accounts_looked_up": sum(1 for calls in run.calls_by_account.values() if calls),
+        "org_wrong_verdicts": sum(1 for t in outcomes if not t.right),
+        "org_untold": sum(1 for t in outcomes if t.at is None),
+        "org_monthly_cost_usd": index_usd * per_month,
+        "org_monthly_index_writes_usd": run.index.write_units * PRICE_PER_WRITE_UNIT * per_month,
+        "org_monthly_index_reads_usd": run.index.read_units * PRICE_PER_READ_UNIT * per_month,
+        "org_monthly_api_call_cpu_usd": gb_seconds * PRICE_PER_GB_SECOND * per_month,
+        "org_monthly_delivery_usd": run.streamed * (PRICE_PER_MILLION_REQUESTS + PRICE_PER_MILLION_FORWARDED)
+        / 1e6 * per_month,
+        "org_index_cost_per_million_calls_usd": 1e6 * (run.index.write_units * PRICE_PER_WRITE_UNIT
+                                                        + gb_seconds * PRICE_PER_GB_SECOND) / max(1, run.streamed),
+    }
+    return {k: rounded(k, v) for k, v in figures.items()}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mcd_tools.replay import run, summary, write_outputs
-from mcd_tools.story import demo_story
+from mcd_tools.story import demo_org_story
 
 WIDTH = 100
 
@@ -62,6 +62,27 @@ def show(result: Any) -> None:
     print("=" * WIDTH)
 
 
+ALERT_KINDS = ("manual_change", "unattributed_change", "console_signin", "api_call")
+
+
+def by_account(story: dict[str, Any], result: Any) -> list[str]:
+    """One line per account of the story: its alerts and suppressions, and how its CloudTrail was read (the home
+    account's directly, a member's through the lookup role assumed there)."""
+    settings = story.get("settings") or {}
+    role = settings.get("lookup_role") or "mcd-lookup"
+    home = str(story.get("home_account") or "")
+    lines = []
+    for account in [home, *(settings.get("accounts") or [])]:
+        mine = [o for o in result.outcomes if o.get("account") == account]
+        alerts = [o for o in mine if o["kind"] in ALERT_KINDS]
+        authors = sorted({o["principal_arn"] for o in alerts if o.get("principal_arn")})
+        how = "home account, its own CloudTrail" if account == home else f"member, CloudTrail read as role {role}"
+        lines.append(f"  {account} ({how}): {len(alerts)} alert{'s' * (len(alerts) != 1)}, "
+                     f"{sum(o['kind'] == 'suppressed' for o in mine)} suppressed"
+                     + (f"; authors: {', '.join(a.rsplit('/', 1)[-1] for a in authors)}" if authors else ""))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     from mcd_tools.embedded import (
         chalice_deploy,
@@ -73,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from mcd_tools.preview import render_preview_html
 
     args = sys.argv[1:] if argv is None else argv
-    story = demo_story()
+    story = demo_org_story()
     region = story["home_region"]
     out = Path("out")
     started = time.perf_counter()
@@ -101,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "slack-preview.html").write_text(render_preview_html(result.slack))
     show(result)
     print(f"\n{summary(result)}")
+    print("Accounts of the organisation:\n" + "\n".join(by_account(story, result)))
     print(f"Done in {elapsed:.1f} s; the embedded AWS is stopped. Files: out/demo/, out/slack-preview.html")
     return 0
 

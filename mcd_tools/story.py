@@ -210,6 +210,44 @@ def demo_story() -> dict[str, Any]:
                     t0 - timedelta(minutes=5), deliveries, entries, expected, max_slack=3)
 
 
+MEMBER_ACCOUNT = "135792468024"
+"""The demo organisation's member account: the detector reads its history through the role ``mcd-lookup``."""
+
+
+def demo_org_story() -> dict[str, Any]:
+    """``demo_story`` in an organisation: the detector runs in ``ACCOUNT`` and lists ``MEMBER_ACCOUNT`` in
+    ``settings.accounts``; the trusted pattern names the pipeline role in every account (``*``). In the member,
+    Terraform changes two groups (suppressed) and an SSO user opens FTP to the world (an alert): their calls are
+    only in the member's CloudTrail, found by assuming the lookup role there."""
+    base = demo_story()
+    t0 = datetime(2024, 11, 29, 10, 0, tzinfo=timezone.utc)
+    tf, mateo = terraform(MEMBER_ACCOUNT), sso_human("mateo.silva@example.com", MEMBER_ACCOUNT)
+    deliveries, entries, expected = list(base["deliveries"]), list(base["cloudtrail"]), list(base["expect"]["outcomes"])
+    for i in range(2):
+        group = f"sg-0{i:x}7c3e9a1b2d4f6e8"
+        delivery, entry = ingress(group, f"partner-{i}-sg", tf, t0 + timedelta(seconds=30 + 10 * i), "10.60.0.0/16",
+                                  8443, account=MEMBER_ACCOUNT)
+        deliveries.append(delivery)
+        entries.append(entry)
+        expected.append({"kind": "suppressed", "resource_type": "AWS::EC2::SecurityGroup", "resource_id": group,
+                         "principal_arn": tf.identity["arn"], "reason": "trusted"})
+    delivery, entry = ingress("sg-0f7e11c0ffee5f7a9", "partner-sftp-sg", mateo, t0 + timedelta(minutes=2),
+                              "0.0.0.0/0", 21, delay=timedelta(minutes=6), account=MEMBER_ACCOUNT)
+    deliveries.append(delivery)
+    entries.append(entry)
+    expected.append({"kind": "manual_change", "resource_type": "AWS::EC2::SecurityGroup",
+                     "resource_id": "sg-0f7e11c0ffee5f7a9", "principal_arn": mateo.identity["arn"],
+                     "event_ids": [entry["record"]["eventID"]]})
+    org = scenario("demo-organisation-terraform-apply-and-clickops",
+                   base["description"] + f" In member account {MEMBER_ACCOUNT}, read through its lookup role, "
+                   "Terraform changes two groups and an SSO user opens FTP to the world on the partner SFTP group.",
+                   t0 - timedelta(minutes=5), deliveries, entries, expected,
+                   trusted=[f"arn:aws:iam::*:role/ci/{TERRAFORM_ROLE}"], max_slack=4)
+    org["home_account"] = ACCOUNT
+    org["settings"]["accounts"] = [MEMBER_ACCOUNT]
+    return org
+
+
 def burst_story(n: int, *, humans: int = 3, seed: int = 7, min_delay: float = 2.0,
                 max_delay: float = 8.0) -> dict[str, Any]:
     """``n`` changes within 3 minutes by the trusted Terraform role, ``humans`` of them by people instead.

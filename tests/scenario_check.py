@@ -20,10 +20,7 @@ OWN = sorted((TESTS / "scenarios").glob("*.json"))
 PUBLIC_DIR = TESTS.parents[1] / "shared" / "scenarios"
 PUBLIC = sorted(PUBLIC_DIR.glob("*.json")) if PUBLIC_DIR.is_dir() else []
 # Public scenarios of capabilities whose issues are still open: run, reported, not yet required.
-NOT_YET = {
-    "public-13-stream-before-history-with-deadline": "issue 15 (attribute from the live CloudTrail stream)",
-    "public-14-two-accounts-of-one-organisation": "issue 16 (cross-account attribution)",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def scenario_param(path: Path) -> Any:

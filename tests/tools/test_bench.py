@@ -192,3 +192,31 @@ def test_the_lookup_stage_s_memory_is_measured_over_large_items() -> None:
     (one, size), (three, _) = bench._lookup_peak_bytes(1, cidrs=1500), bench._lookup_peak_bytes(3, cidrs=1500)
     assert size > 40_000, "a job holds a security group of 1,500 CIDRs"
     assert three > one > size
+
+
+# --------------------------------------------------------------------------------------------
+# An AWS Organization (issue 16)
+
+
+def test_the_org_replays_run_with_the_stream_and_without_at_the_issue_s_size() -> None:
+    org = [args for fn, args in bench.replay_tasks() if fn is bench_replay.org_run]
+    assert org == [(100, bench_replay.ORG_REGIONS, True), (100, bench_replay.ORG_REGIONS, False)]
+    assert len(bench_replay.ORG_REGIONS) == 4
+    assert bench.verdict("org_wrong_verdicts", 1) == "<= 0  MISSED"
+    assert bench.verdict("org_lookup_calls_per_change", 0.04) == "<= 0.05  met"
+
+
+def test_the_org_figures_pass_through_and_are_shown_side_by_side() -> None:
+    stream = {"org_accounts": 100, "org_regions": 4, "org_lookup_calls_per_change": 0.04,
+              "org_wrong_verdicts": 0, "org_monthly_cost_usd": 4.1}
+    history = {"org_history_lookup_calls_per_change": 1.7, "org_history_wrong_verdicts": 0}
+    figures = bench.assemble([("org_run", stream), ("org_run", history)])
+    assert figures == {**stream, **history, "decide_minutes_after_visible_max": 0.0,
+                       "max_posts_per_second_per_destination": 0}
+    lines = bench.side_by_side(figures)
+    at = lines.index(next(line for line in lines if line.startswith("an organisation: 100 accounts x 4 regions")))
+    rows = {line.split()[0]: line.split()[1:] for line in lines[at + 1:]}
+    assert rows["lookup_calls_per_change"] == ["0.04", "1.7"]
+    assert rows["wrong_verdicts"] == ["0", "0"]
+    assert lines[-1].split()[-1] == "4.1"
+    assert not [line for line in bench.side_by_side({}) if line.startswith("an organisation")]

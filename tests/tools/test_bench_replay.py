@@ -288,3 +288,97 @@ def test_lambda_memory_comes_from_the_chalice_config() -> None:
     config = json.loads((br.ROOT / ".chalice" / "config.json").read_text())
     assert br.lambda_memory_gb("api_call") == config["lambda_functions"]["api_call"]["lambda_memory_size"] / 1024
     assert math.isclose(br.lambda_memory_gb("no-such-function"), config["lambda_memory_size"] / 1024)
+
+
+# --------------------------------------------------------------------------------------------
+# An AWS Organization (issue 16)
+
+
+ORG_SMALL = {"apply": 24, "humans": 6, "background": 40, "spread": timedelta(minutes=20)}
+ORG_REGIONS = ("eu-west-1", "us-east-1")
+
+
+@pytest.fixture(scope="module")
+def org() -> br.Workload:
+    return br.org_workload(5, ORG_REGIONS, seed=4, **ORG_SMALL)
+
+
+def account_of(entry: dict[str, Any]) -> str:
+    return entry["record"]["recipientAccountId"]
+
+
+def test_the_org_workload_is_one_apply_in_one_member_and_people_elsewhere(org: br.Workload) -> None:
+    members = org.settings["accounts"]
+    assert len(members) == 4 and org.home_account not in members and len(set(members)) == 4
+    assert org.settings["trusted_principals"] == ["arn:aws:iam::*:role/ci/terraform-apply"]
+    trusted = [c for c in org.changes if not c.human]
+    assert len(trusted) == 24 and len({c.account for c in trusted}) == 1 and trusted[0].account in members
+    assert max(c.called_at for c in trusted) - min(c.called_at for c in trusted) <= br.ORG_APPLY_SPREAD
+    assert sum(c.human for c in org.changes) == 6
+    changes = {json.loads(d["message"])["configurationItem"]["resourceId"]: json.loads(d["message"])
+               for d in org.deliveries if d["via"] == "sns"}
+    by_event = {e["record"]["eventID"]: e for e in org.cloudtrail}
+    for change in org.changes:
+        item = changes[change.resource_id]["configurationItem"]
+        assert item["awsAccountId"] == change.account and item["awsRegion"] in ORG_REGIONS
+    streamed = [d["event"] for d in org.deliveries if d["via"] == "eventbridge"]
+    assert len(streamed) == len(org.cloudtrail) == 24 + 6 + 40
+    for event in streamed:
+        entry = by_event[event["id"]]
+        assert event["account"] == account_of(entry) == entry["record"]["userIdentity"]["accountId"]
+        assert 3 * 60 <= seconds(entry["visible_at"], entry["record"]["eventTime"]) <= 20 * 60
+    assert {account_of(e) for e in org.cloudtrail} <= {org.home_account, *members}
+
+
+@pytest.fixture(scope="module")
+def org_runs(org: br.Workload) -> dict[str, br.Replay]:
+    return {"stream": br.replay(org, stream=True), "history": br.replay(org, stream=False)}
+
+
+def test_every_change_of_the_org_is_told_rightly_from_its_own_account(org_runs: dict[str, br.Replay]) -> None:
+    for mode, run in org_runs.items():
+        assert all(t.right for t in br.told(run)), mode
+        accounts = {c.resource_id: c.account for c in run.load.changes}
+        for _, outcome in run.outcomes:
+            assert outcome["account"] == accounts[outcome["resource_id"]]
+            if outcome["kind"] == "manual_change":
+                assert f"::{outcome['account']}:" in outcome["principal_arn"], "the author is in its own account"
+
+
+def test_without_the_stream_each_member_s_history_is_read_through_its_role(org_runs: dict[str, br.Replay]) -> None:
+    history, stream = org_runs["history"], org_runs["stream"]
+    members = set(history.load.settings["accounts"])
+    read = {a for a, calls in history.calls_by_account.items() if calls}
+    assert read & members and read <= members | {history.load.home_account}
+    assert sum(history.calls_by_account.values()) == history.lookup_calls
+    assert stream.lookup_calls < 0.5 * history.lookup_calls
+
+
+def test_an_account_without_the_lookup_role_is_reported_unattributed_and_never_read(org: br.Workload) -> None:
+    apply_account = next(c.account for c in org.changes if not c.human)
+    cut = br.Workload(org.changes, org.deliveries, org.cloudtrail,
+                      {**org.settings, "accounts": [a for a in org.settings["accounts"] if a != apply_account]},
+                      org.start, home_account=org.home_account)
+    run = br.replay(cut, stream=False)
+    assert run.calls_by_account.get(apply_account, 0) == 0
+    kinds = {o["resource_id"]: o["kind"] for _, o in run.outcomes if o.get("account") == apply_account}
+    assert set(kinds.values()) == {"unattributed_change"} and len(kinds) == 24
+    assert br.org_figures(run, regions=2)["org_wrong_verdicts"] == 24, "a trusted apply nobody could read is told"
+
+
+def test_the_org_figures_have_the_issue_s_keys(org_runs: dict[str, br.Replay]) -> None:
+    figures = br.org_figures(org_runs["stream"], regions=2, spread=ORG_SMALL["spread"])
+    assert (figures["org_accounts"], figures["org_regions"], figures["org_changes"]) == (5, 2, 30)
+    assert figures["org_wrong_verdicts"] == 0 == figures["org_untold"]
+    assert figures["org_call_to_post_p95_s"] > 0 and 0 < figures["org_notified_to_alert_p95_s"] <= 5 * 60
+    assert figures["org_lookup_calls_per_change"] <= figures["org_lookup_calls_per_change_max_account"]
+    hours = br.MONTH_HOURS * 3  # a 20-minute workload: three in each hour of the month
+    run = org_runs["stream"]
+    assert figures["org_monthly_index_writes_usd"] == pytest.approx(
+        run.index.write_units * br.PRICE_PER_WRITE_UNIT * hours, rel=0.01)
+    assert figures["org_monthly_cost_usd"] == pytest.approx(
+        figures["org_monthly_index_writes_usd"] + figures["org_monthly_index_reads_usd"]
+        + figures["org_monthly_api_call_cpu_usd"], rel=0.01)
+    history = br.org_run(5, ORG_REGIONS, stream=False, seed=4, **ORG_SMALL)
+    assert set(history) == {"org_history_" + k[4:] for k in br.ORG_HISTORY_KEYS}
+    assert history["org_history_wrong_verdicts"] == 0

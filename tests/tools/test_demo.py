@@ -11,7 +11,8 @@ import pytest
 
 from chalicelib.core.outcomes import Outcome
 from chalicelib.slack.render import render
-from mcd_tools.demo import blocks_to_text, show
+from mcd_tools.demo import blocks_to_text, by_account, show
+from mcd_tools.story import MEMBER_ACCOUNT, demo_org_story
 
 PAYLOAD = {"text": "fallback", "blocks": [
     {"type": "header", "text": {"type": "plain_text", "text": "Manual change &amp; more &lt;1&gt;"}},
@@ -68,3 +69,36 @@ def test_show_prints_outcomes_in_time_order_then_each_message(capsys: pytest.Cap
                                 "arn:aws:sts::1:assumed-role/tf/s"]
     assert "Slack messages posted (1):" in lines
     assert "[2024-05-01T12:02:00Z → default]" in lines and "hello" in lines
+
+
+def test_each_account_of_the_organisation_gets_a_line_saying_how_its_history_was_read() -> None:
+    story = {"home_account": "111111111111", "settings": {"accounts": ["222222222222", "333333333333"]}}
+    result = SimpleNamespace(outcomes=[
+        {"account": "111111111111", "kind": "suppressed",
+         "principal_arn": "arn:aws:sts::111111111111:assumed-role/tf/s"},
+        {"account": "111111111111", "kind": "unattributed_change", "principal_arn": None},
+        {"account": "222222222222", "kind": "manual_change",
+         "principal_arn": "arn:aws:sts::222222222222:assumed-role/AWSReservedSSO_Admin_1/ana@example.com"},
+        {"account": "444444444444", "kind": "manual_change", "principal_arn": "arn:aws:iam::444444444444:user/x"}])
+    assert by_account(story, result) == [
+        "  111111111111 (home account, its own CloudTrail): 1 alert, 1 suppressed",
+        "  222222222222 (member, CloudTrail read as role mcd-lookup): 1 alert, 0 suppressed; authors: ana@example.com",
+        "  333333333333 (member, CloudTrail read as role mcd-lookup): 0 alerts, 0 suppressed",
+    ]
+    story["settings"]["lookup_role"] = "org-reader"
+    assert "read as role org-reader" in by_account(story, result)[1]
+
+
+def test_the_demo_s_organisation_story_is_told_rightly_with_the_member_s_author() -> None:
+    """On the fakes (the embedded run is ``tests/tools/test_embedded.py``): each account's history its own."""
+    from memory_world import replay
+    from scenario_check import SlackMessage, check_expectations
+
+    story = demo_org_story()
+    assert story["settings"]["accounts"] == [MEMBER_ACCOUNT] and story["home_account"] != MEMBER_ACCOUNT
+    result = replay(story)
+    check_expectations(story["expect"], result.outcomes,
+                       [SlackMessage(c.payload, edit=c.method == "chat.update") for c in result.slack], None)
+    lines = by_account(story, SimpleNamespace(outcomes=result.outcomes))
+    assert lines[1] == (f"  {MEMBER_ACCOUNT} (member, CloudTrail read as role mcd-lookup): 1 alert, 2 suppressed; "
+                        "authors: mateo.silva@example.com")

@@ -9,10 +9,11 @@ from urllib.parse import urlparse
 import boto3
 from scenario_check import differences
 
+from mcd_tools.demo import blocks_to_text
 from mcd_tools.embedded import deploy_stack, embedded_aws, env_name, environment_from, put_missing_alarms
 from mcd_tools.replay import run
 from mcd_tools.stack_template import alarm_requests, load_template
-from mcd_tools.story import demo_story
+from mcd_tools.story import MEMBER_ACCOUNT, demo_org_story
 
 MOTO_ACCOUNT = "123456789012"
 
@@ -23,7 +24,7 @@ def test_output_names_map_to_the_environment_variables() -> None:
 
 
 def test_the_demo_story_runs_through_a_deployed_stack_and_leaves_nothing_running() -> None:
-    story = demo_story()
+    story = demo_org_story()
     region = story["home_region"]
     with embedded_aws(region) as endpoint:
         variables = deploy_stack(region)
@@ -32,7 +33,7 @@ def test_the_demo_story_runs_through_a_deployed_stack_and_leaves_nothing_running
         cloudwatch = boto3.client("cloudwatch", region_name=region)
         alarms = cloudwatch.describe_alarms(AlarmNamePrefix="mcd-local-", MaxRecords=100)["MetricAlarms"]
         wanted = alarm_requests(load_template(), "local", region, MOTO_ACCOUNT)
-        assert {a["AlarmName"] for a in alarms} == set(wanted) and len(alarms) == len(wanted) == 28
+        assert {a["AlarmName"] for a in alarms} == set(wanted) and len(alarms) == len(wanted) == 29
         assert all(a["AlarmActions"] == a["OKActions"] == [variables["MCD_HEALTH_TOPIC"]] for a in alarms)
         assert put_missing_alarms(region) == []  # a second call finds nothing missing
         cloudwatch.get_dashboard(DashboardName="mcd-local")
@@ -46,6 +47,9 @@ def test_the_demo_story_runs_through_a_deployed_stack_and_leaves_nothing_running
     assert after["queue mcd-local-dispatch-dlq"].status == "FAIL" and after["queue mcd-local-dispatch-dlq"].fix
     assert differences(story["expect"]["outcomes"], result.outcomes) == []
     assert len(result.slack) <= story["expect"]["max_slack_messages"]
+    member = [o for o in result.outcomes if o["account"] == MEMBER_ACCOUNT and o["kind"] == "manual_change"]
+    assert [o["principal_arn"].split(":")[4] for o in member] == [MEMBER_ACCOUNT], "found in the member's CloudTrail"
+    assert any(f"*Account* {MEMBER_ACCOUNT}" in blocks_to_text(m["payload"]) for m in result.slack)
     assert "AWS_ENDPOINT_URL" not in os.environ
     port = urlparse(endpoint).port
     with socket.socket() as probe:
