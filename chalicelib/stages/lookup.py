@@ -50,7 +50,7 @@ CHUNK_BYTES = 4_000_000  # and at most about this much of them: a chunk of the l
 RECEIVE_VISIBILITY = 300  # seconds a received job stays hidden: the function's timeout
 GROUP_SHARE = 0.5  # of the run's time left when a group first shows up: what it may use of it
 SECONDS_PER_PAGE = 0.5  # what a LookupEvents page costs at least (2 calls/s per region)
-DENSITY_FOR = timedelta(minutes=15)  # how long a count of a region's write calls guides sweeps
+DENSITY_FOR = timedelta(hours=2)  # how long a count of a region's write calls guides sweeps
 DENSITY_MEMORY = "sweep_density"  # deps.memory: (account, region) -> {minute: (write calls read, when read)}
 SWEEP = "ReadOnly=false"  # the cursor of a sweep that goes on over several runs
 SWEEP_ABOVE = timedelta(minutes=2)  # how far above its newest window a sweep reads when more chunks may follow
@@ -601,8 +601,9 @@ def _sweep(run: _Run, group: _Group, pending: list[LookupJob], keys: dict[str, a
 
     One sweep serves every chunk of the run: a job whose window it covers is read to the end. A sweep never
     costs more than the names of the jobs it serves would (``_Group.allowance``; the region's write calls,
-    counted by minute by its last sweeps, tell beforehand when it would), and one that stops (the share is
-    spent) leaves each job a cursor from which a later run reads on, like a name's.
+    counted by minute by its last sweeps, tell beforehand when it would; where nothing was counted lately, a
+    first page tells), and one that stops (the share is spent) leaves each job a cursor from which a later run
+    reads on, like a name's.
     """
     uncovered = [job for job in pending if not _swept(group, job, windows[job.change_key], readings[job.change_key])]
     if not uncovered:
@@ -621,19 +622,28 @@ def _sweep(run: _Run, group: _Group, pending: list[LookupJob], keys: dict[str, a
         group.allowance -= names_cost  # the names are read instead
         return uncovered
     spent = 0
-    for low, high in gaps:
+    while gaps:
         if spent >= group.allowance - 1 or not run.working(group):
             break
+        if estimate is not None and estimate >= group.allowance - spent:
+            break  # what was read so far says the rest would cost more than the names
+        low, high = gaps.pop(0)
         tally: dict[int, int] = {}
-        stopped, pages, _calls = _read_down(run, group, "ReadOnly", "false", low + TICK, high,
-                                            group.allowance - 1 - spent, tally)
+        budget = 1 if estimate is None else group.allowance - 1 - spent  # density unknown: one page first
+        stopped, pages, calls = _read_down(run, group, "ReadOnly", "false", low + TICK, high, budget, tally)
         spent += pages
         reached = low if stopped is None else stopped
         if reached < high:
             group.cover(reached, high)
         _learn_density(run.deps, group, tally, reached, high)
         if stopped is not None:
-            break
+            if budget > 1 or pages == 0:
+                break
+            gaps.insert(0, (low, stopped))
+            rate = calls / max(1.0, (high - stopped).total_seconds())  # the probe's calls per second
+            estimate = math.ceil(rate * sum((b - a).total_seconds() for a, b in gaps) / PAGE)
+        elif estimate is not None:
+            estimate = _estimated_pages(run.deps, group, gaps)
     group.allowance -= spent
     return [job for job in uncovered if not _swept(group, job, windows[job.change_key], readings[job.change_key])]
 
