@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,27 @@ def by_account(story: dict[str, Any], result: Any) -> list[str]:
     return lines
 
 
+def from_stream(story: dict[str, Any], result: Any) -> list[str]:
+    """One line per alert decided before ``LookupEvents`` could show its call: its author came from the live
+    CloudTrail stream (EventBridge to ``api_call``, the recent-calls index), not from the event history."""
+    visible = {e["record"]["eventID"]: e["visible_at"] for e in story.get("cloudtrail") or []}
+    lines = []
+    for outcome in result.outcomes:
+        if outcome.get("kind") != "manual_change":
+            continue
+        first = str(outcome.get("first_at") or outcome.get("at") or "")
+        shown = [visible[e] for e in outcome.get("event_ids") or [] if e in visible]
+        if shown and first < min(shown):
+            minutes = (_moment(min(shown)) - _moment(first)) / 60
+            lines.append(f"  {outcome.get('resource_id')} by {str(outcome.get('principal_arn')).rsplit('/', 1)[-1]}: "
+                         f"told at {first[11:19]}, {minutes:.0f} min before CloudTrail's event history showed the call")
+    return lines
+
+
+def _moment(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def main(argv: list[str] | None = None) -> int:
     from mcd_tools.embedded import (
         chalice_deploy,
@@ -123,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     show(result)
     print(f"\n{summary(result)}")
     print("Accounts of the organisation:\n" + "\n".join(by_account(story, result)))
+    streamed = from_stream(story, result)
+    if streamed:
+        print("Attributed from the live CloudTrail stream (before the event history had the call):\n"
+              + "\n".join(streamed))
     print(f"Done in {elapsed:.1f} s; the embedded AWS is stopped. Files: out/demo/, out/slack-preview.html")
     return 0
 

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.core.outcomes import Outcome
 from chalicelib.slack.render import render
-from mcd_tools.demo import blocks_to_text, by_account, show
+from mcd_tools.demo import from_stream, blocks_to_text, by_account, show
 from mcd_tools.story import MEMBER_ACCOUNT, demo_org_story
 
 PAYLOAD = {"text": "fallback", "blocks": [
@@ -99,6 +99,8 @@ def test_the_demo_s_organisation_story_is_told_rightly_with_the_member_s_author(
     result = replay(story)
     check_expectations(story["expect"], result.outcomes,
                        [SlackMessage(c.payload, edit=c.method == "chat.update") for c in result.slack], None)
+    streamed = from_stream(story, SimpleNamespace(outcomes=result.outcomes))
+    assert len(streamed) == 1 and streamed[0].startswith("  sg-0f7e11c0ffee5f7a9 by mateo.silva@example.com: told at ")
     lines = by_account(story, SimpleNamespace(outcomes=result.outcomes))
-    assert lines[1] == (f"  {MEMBER_ACCOUNT} (member, CloudTrail read as role mcd-lookup): 1 alert, 2 suppressed; "
+    assert lines[1] == (f"  {MEMBER_ACCOUNT} (member, CloudTrail read as role mcd-lookup): 2 alerts, 2 suppressed; "
                         "authors: mateo.silva@example.com")
