@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.archive import Archive
     from chalicelib.adapters.cloudtrail import LookupClient
     from chalicelib.adapters.metrics import EmfMetrics
+    from chalicelib.adapters.organizations import OrganizationReader
     from chalicelib.adapters.queues import Queue
     from chalicelib.adapters.secrets import SecretReader
     from chalicelib.adapters.state import StateTable
@@ -199,6 +200,14 @@ class Deps:
         from chalicelib.adapters.secrets import SecretReader
 
         return self._memo("secrets", lambda: SecretReader(self.clients.client, self.clock))
+
+    @property
+    def organization(self) -> OrganizationReader:
+        """AWS Organizations' directory, cached in the state table; no request until a stage asks for it."""
+        from chalicelib.adapters.organizations import OrganizationReader
+
+        return self._memo("organization", lambda: OrganizationReader(
+            lambda: self.clients.client("organizations"), self.state, self.clock))
 
     @property
     def metrics(self) -> EmfMetrics:

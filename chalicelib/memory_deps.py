@@ -18,6 +18,7 @@ from chalicelib.adapters.memory import (
     MemoryArchive,
     MemoryLookups,
     MemoryMetrics,
+    MemoryOrganization,
     MemoryQueue,
     MemorySecrets,
     MemoryState,
@@ -25,6 +26,7 @@ from chalicelib.adapters.memory import (
 )
 from chalicelib.adapters.state import DAY
 from chalicelib.bootstrap import Deps, Environment
+from chalicelib.core.organization import Directory
 
 # As infra/stack.yaml and mcd_tools.sandbox (checked by tests/test_memory_deps.py).
 VISIBILITY_TIMEOUTS = {"dispatch": 180, "lookup": 360, "slack": 180}
@@ -58,14 +60,16 @@ class MemoryDeps(Deps):
     """``Deps`` on the in-memory fakes, with a ``ManualClock`` (``sleep`` moves it).
 
     ``settings`` is the settings document (``None``: the packaged defaults), read through ``Deps``'s own
-    validation. ``fresh()`` is a cold start: a new container over the same queues, table, archive and
+    validation. ``organization`` is the AWS Organization's directory (``None``: an account outside any
+    organisation). ``fresh()`` is a cold start: a new container over the same queues, table, archive and
     clock, with nothing cached.
     """
 
     def __init__(self, *, settings: dict[str, Any] | None = None, start: datetime | float = DEFAULT_START,
                  home_region: str = "us-east-1", slack_secret: str = "memory/slack-webhook",
                  budget_seconds: float | None = None, lookups: MemoryLookups | None = None,
-                 secrets: dict[str, str] | None = None, clock: ManualClock | None = None) -> None:
+                 secrets: dict[str, str] | None = None, clock: ManualClock | None = None,
+                 organization: Directory | None = None) -> None:
         manual = clock or ManualClock(start)
         env = memory_environment(home_region, slack_secret=slack_secret, budget_seconds=budget_seconds)
         super().__init__(env, _NoAws(), clock=manual, sleep=manual.sleep)  # type: ignore[arg-type]
@@ -78,6 +82,7 @@ class MemoryDeps(Deps):
         self._memory_secrets = MemorySecrets(secrets)
         self._memory_slack = RecordingSlack(clock=manual)
         self._memory_metrics = MemoryMetrics()
+        self._memory_organization = MemoryOrganization(organization)
 
     def queue(self, name: str) -> MemoryQueue:  # type: ignore[override]
         getattr(self.env, f"{name}_url")  # an unknown name fails as it does on AWS
@@ -107,6 +112,10 @@ class MemoryDeps(Deps):
     def metrics(self) -> MemoryMetrics:  # type: ignore[override]
         return self._memory_metrics
 
+    @property
+    def organization(self) -> MemoryOrganization:  # type: ignore[override]
+        return self._memory_organization
+
     def _read_settings_document(self) -> dict[str, Any]:
         if self.settings_document is None:
             return super()._read_settings_document()
@@ -123,6 +132,7 @@ class MemoryDeps(Deps):
         other._memory_secrets = self._memory_secrets
         other._memory_slack = self._memory_slack
         other._memory_metrics = self._memory_metrics
+        other._memory_organization = self._memory_organization
         return other
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.core.model import TrailEvent
+from chalicelib.core.organization import Directory
 from chalicelib.core.settings import Settings
 
 Clock = Callable[[], float]
@@ -111,6 +112,16 @@ class TrailLookups(Protocol):
         ...
 
 
+class OrganizationDirectory(Protocol):
+    """AWS Organizations' accounts, names and OUs (``adapters.organizations.OrganizationReader``), cached.
+
+    ``directory`` never raises: an organisation that cannot be read is an empty ``Directory``. Call it only
+    when something needs it (an OU scope, an account name not in ``account_aliases``).
+    """
+
+    def directory(self) -> Directory: ...
+
+
 class SecretValue(Protocol):
     """A secret that shows its value only when asked (``adapters.secrets.Secret``)."""
 
@@ -170,6 +181,10 @@ class StageEnvironment(Protocol):
     def slack_secret(self) -> str: ...
     @property
     def budget_seconds(self) -> float: ...
+    @property
+    def account(self) -> str:
+        """The detector's own account id ("" when unknown)."""
+        ...
 
 
 class StageDeps(Protocol):
@@ -191,6 +206,8 @@ class StageDeps(Protocol):
     def lookups(self) -> TrailLookups: ...
     @property
     def secrets(self) -> SecretSource: ...
+    @property
+    def organization(self) -> OrganizationDirectory: ...
 
     @property
     def slack(self) -> SlackPoster: ...

@@ -54,7 +54,10 @@ SHAPES = (
 QUIET_REGION = "ap-southeast-2"
 
 
-def build(shape: Shape, seed: int = 15, delays: br.Delays = br.Delays()) -> br.Workload:
+DELAYS = br.Delays()
+
+
+def build(shape: Shape, seed: int = 15, delays: br.Delays = DELAYS) -> br.Workload:
     """``shape`` as a workload: its changes, their Config items and CloudTrail records, and the stream."""
     from mcd_tools.story import ACCOUNT, TERRAFORM_ROLE, iam_user, sso_human, terraform
 
@@ -131,13 +134,14 @@ def _background(i: int, called: datetime, region: str, rng: random.Random, delay
     """A service's write that changes nothing Config reports here: Auto Scaling tagging its instances."""
     from mcd_tools.story import ACCOUNT, Actor, trail
 
+    role = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
     autoscaling = Actor({
         "type": "AssumedRole", "principalId": "AROAEXAMPLEAUTOSCALING:AutoScaling", "accountId": ACCOUNT,
         "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling",
         "sessionContext": {"sessionIssuer": {
             "type": "Role", "principalId": "AROAEXAMPLEAUTOSCALING", "accountId": ACCOUNT, "userName":
             "AWSServiceRoleForAutoScaling",
-            "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"}},
+            "arn": role}},
         "invokedBy": "autoscaling.amazonaws.com"}, "autoscaling.amazonaws.com", "autoscaling.amazonaws.com", "")
     instance = f"i-0{i:016x}"
     return trail(autoscaling, called, "CreateTags", "ec2.amazonaws.com",

@@ -66,12 +66,16 @@ PORTS: dict[str, Port] = {
     "state": Port("chalicelib/adapters/state.py", "StateTable", ("dynamodb",)),
     "lookups": Port("chalicelib/adapters/cloudtrail.py", "LookupClient", ("cloudtrail", "sts")),
     "secrets": Port("chalicelib/adapters/secrets.py", "SecretReader", ("secretsmanager", "ssm")),
+    "organization": Port("chalicelib/adapters/organizations.py", "OrganizationReader", ("organizations",)),
     "settings": Port("chalicelib/bootstrap.py", "Deps", ("ssm", "s3")),
 }
 SETTINGS_METHOD = "_read_settings_document"
 
 WILDCARD_REASONS = {
     "cloudtrail:LookupEvents": "LookupEvents has no resource type: IAM accepts only \"*\" for it",
+    **{f"organizations:{action}": ("the organisation's directory is read whole, from its root down (D32): no "
+                                   "narrower resource would do, and the organisation's id is not known to the stage")
+       for action in ("ListRoots", "ListAccountsForParent", "ListOrganizationalUnitsForParent")},
 }
 
 
@@ -214,7 +218,8 @@ def uses(modules: Iterable[str]) -> set[Use]:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "queue":
                 queues = _queue_names(node, named_queues, _enclosing_function(node, parents), trees)
                 found.update(Use("queue", m, q) for q in queues for m in _methods_on(node, parents, "queue"))
-            elif isinstance(node, ast.Attribute) and node.attr in ("archive", "state", "lookups", "secrets"):
+            elif isinstance(node, ast.Attribute) and node.attr in ("archive", "state", "lookups", "secrets",
+                                                                   "organization"):
                 for method in _methods_on(node, parents, node.attr):
                     found.add(Use(node.attr, method))
                     if node.attr == "archive" and method == "get_text" and _reads_other_bucket(node, parents):

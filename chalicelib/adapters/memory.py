@@ -15,6 +15,7 @@ the services' semantics that the stages rely on:
 * ``MemorySecrets`` unwraps stored values as ``SecretReader`` does, without caching.
 * ``RecordingSlack`` answers like ``adapters.slack`` (post, update, scripted failures) and records
   every call.
+* ``MemoryOrganization`` hands out the ``Directory`` a test sets, counting reads.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from chalicelib.adapters.secrets import Secret, SecretError, _unwrap
 from chalicelib.adapters.slack import usable_webhook_url
 from chalicelib.adapters.state import DAY
 from chalicelib.core.model import TrailEvent
+from chalicelib.core.organization import Directory
 from chalicelib.ports import Delivery
 
 MAX_MESSAGE_BYTES = 262_144  # SQS: one message, body and attributes
@@ -457,3 +459,20 @@ class MemoryMetrics:
         """The sum of ``name``'s points whose dimensions include ``dimensions``."""
         return sum(value for n, value, _, dims in self.points
                    if n == name and all(dims.get(k) == v for k, v in dimensions.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# AWS Organizations
+
+
+class MemoryOrganization:
+    """The organisation's directory as a test sets it (``None``: an account outside any organisation, so an
+    empty directory); ``reads`` counts the calls, which a stage makes only when something needs them."""
+
+    def __init__(self, directory: Directory | None = None) -> None:
+        self.current = directory
+        self.reads = 0
+
+    def directory(self) -> Directory:
+        self.reads += 1
+        return self.current if self.current is not None else Directory(problem="not in an organisation (memory)")

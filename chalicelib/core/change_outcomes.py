@@ -6,11 +6,14 @@ reported), so both build the same outcome for the same item.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from chalicelib.core import attribution as attr
 from chalicelib.core import trust
 from chalicelib.core.jobs import LookupJob
+from chalicelib.core.model import ConfigChange
 from chalicelib.core.outcomes import SUPPRESSED, Outcome, summary_of
 from chalicelib.core.timeutil import iso
 
@@ -44,7 +47,70 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
         partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
         extra={**_extra(found, unverified), **trust.trusted_role_mark(kind, change, trusted_patterns),
                **_suppressed_by(kind, found, trusted_patterns), "notified_at": iso(job.arrived_at)},
+        resource_tags=dict(change.tags),
+        resource_tags_before=tags_before(change),
     )
+
+
+def tags_before(change: ConfigChange) -> dict[str, str] | None:
+    """The resource's tags before ``change``, from its diff: ``None`` when the change did not touch them.
+
+    The item carries the tags after the change; the diff's tag entries (``Tags.<key>`` of the item's map,
+    ``Configuration.Tags.<n>`` ``{key, value}`` entries, a whole ``Tags`` or ``Configuration.Tags``, or the
+    previous ``Configuration`` of a deleted resource) give back what they replaced. Routing by tag reads both
+    (``core.routing``), so a re-tag cannot move its own alert away.
+    """
+    removed: set[str] = set()
+    restored: dict[str, str] = {}
+    touched = False
+    for prop in change.changed_properties:
+        path = prop.path.lower()
+        if path in ("tags", "configuration.tags"):
+            removed.update(_tag_collection(prop.updated))
+            restored.update(_tag_collection(prop.previous))
+        elif path.startswith("tags."):
+            key = prop.path[len("tags."):]
+            removed.add(key)
+            if prop.previous is not None:
+                restored[key] = _tag_text(prop.previous)
+        elif path.startswith("configuration.tags."):
+            removed.update(_tag_entry(prop.updated))
+            restored.update(_tag_entry(prop.previous))
+        elif path == "configuration" and isinstance(prop.previous, Mapping):
+            restored.update(_tag_collection(prop.previous.get("tags", prop.previous.get("Tags"))))
+        else:
+            continue
+        touched = True
+    if not touched:
+        return None
+    before = {key: value for key, value in change.tags.items() if key not in removed}
+    before.update(restored)
+    return before if before != change.tags else None
+
+
+def _tag_collection(value: Any) -> dict[str, str]:
+    """A map of tags, or a list of ``{key, value}`` entries (either casing)."""
+    if isinstance(value, Mapping):
+        return {k: _tag_text(v) for k, v in value.items() if isinstance(k, str) and _is_scalar(v)}
+    found: dict[str, str] = {}
+    for entry in value if isinstance(value, list) else ():
+        found.update(_tag_entry(entry))
+    return found
+
+
+def _tag_entry(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    key, tag = value.get("key", value.get("Key")), value.get("value", value.get("Value"))
+    return {key: _tag_text(tag)} if isinstance(key, str) and _is_scalar(tag) else {}
+
+
+def _tag_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def _suppressed_by(kind: str, found: attr.Attribution | None, patterns: tuple[str, ...]) -> dict[str, str]:

@@ -123,6 +123,10 @@ class Outcome:
     archive_key: str | None = None
     partition: str = "aws"
     extra: dict[str, Any] = field(default_factory=dict)
+    resource_tags: dict[str, str] = field(default_factory=dict)
+    """The resource's tags after the change (a Config item's; routes by tag read them)."""
+    resource_tags_before: dict[str, str] | None = None
+    """Its tags before the change, when the change altered them (``None``: the same as ``resource_tags``)."""
 
     def __post_init__(self) -> None:
         _set_all(self, _normalised(self))
@@ -152,6 +156,9 @@ class Outcome:
         data["events"] = [dataclasses.asdict(e) for e in self.events]
         data["changed_properties"] = list(self.changed_properties)
         data["extra"] = copy.deepcopy(self.extra)
+        data["resource_tags"] = dict(self.resource_tags)
+        before = self.resource_tags_before
+        data["resource_tags_before"] = dict(before) if before is not None else None
         return data
 
     @classmethod
@@ -197,6 +204,9 @@ def _normalised(outcome: Outcome) -> dict[str, Any]:
     values["events"] = tuple(e for e in _items(outcome.events) if isinstance(e, EventSummary))
     values["changed_properties"] = tuple(c for c in _items(outcome.changed_properties) if isinstance(c, Mapping))
     values["extra"] = _dict_of(outcome.extra)
+    values["resource_tags"] = _tags_of(outcome.resource_tags)
+    before = outcome.resource_tags_before
+    values["resource_tags_before"] = _tags_of(before) if isinstance(before, Mapping) else None
     return values
 
 
@@ -218,6 +228,13 @@ def _dict_of(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _tags_of(value: Any) -> dict[str, str]:
+    """Tags as text keys and text values; anything else is left out."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _set_all(instance: object, values: Mapping[str, Any]) -> None:

@@ -1,48 +1,90 @@
-"""Routing: which Slack destinations an alert goes to (pure; decided by kind, account and severity, never
-by how the alert renders).
+"""Routing: which Slack destinations an alert goes to (pure; decided by kind, account, OU, tags and severity,
+never by how the alert renders).
 
-Settings name destinations (webhooks or bot tokens) and routes by account, kind and minimum severity;
-the first matching route wins, and an alert no route matches is not sent. With no destinations
-configured, everything goes to the stage's default webhook secret. The detector's own health alerts
-(operational kinds) have no account or severity a route could filter out: the first route of their
+Settings name destinations (webhooks or bot tokens) and routes by account or OU, kind, resource tags and
+minimum severity; the first matching route wins, and an alert no route matches is not sent. With no
+destinations configured, everything goes to the stage's default webhook secret. The detector's own health
+alerts (operational kinds) have no account or severity a route could filter out: the first route of their
 kind, or else every destination, receives them. An early alert (``rules.early_outcome``) goes where the
 ``manual_change`` it announces would go, but only to destinations with ``early_alerts`` on.
+
+Tags are set by whoever controls the resource, the insider included. A change that altered the resource's
+tags is routed twice, on its tags before and on its tags after, and goes to both sets of destinations (the
+"before" ones first): a re-tag can add a channel, never take away the one the resource was routed to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from chalicelib.core.organization import Directory
 from chalicelib.core.outcomes import OPERATIONAL_KINDS, Outcome
-from chalicelib.core.settings import Destination, Settings
+from chalicelib.core.settings import Destination, Route, Settings
 from chalicelib.core.severity import SEVERITY_RANK, severity
 
 DEFAULT_DESTINATION = "default"
 
 
-def destinations_for(outcome: Outcome, settings: Settings, default_secret: str) -> list[Destination]:
-    """Where ``outcome`` is sent: each destination once, in the order its route names them."""
+def destinations_for(outcome: Outcome, settings: Settings, default_secret: str,
+                     directory: Directory | None = None) -> list[Destination]:
+    """Where ``outcome`` is sent: each destination once, in the order its route names them.
+
+    ``directory`` places the outcome's account in its OUs (routes with ``ous``); without it such routes
+    match only through their ``accounts``.
+    """
     if not settings.destinations:
         return [Destination(DEFAULT_DESTINATION, "webhook", default_secret)] if default_secret else []
     if not settings.routes:
         return list(settings.destinations)
     by_name = {d.name: d for d in settings.destinations}
+    names: list[str] = []
+    for tags in tag_views(outcome):
+        names += _routed(outcome, settings.routes, tags, directory)
+    if not names and outcome.kind in OPERATIONAL_KINDS:
+        return list(settings.destinations)
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
+def tag_views(outcome: Outcome) -> tuple[Mapping[str, str], ...]:
+    """The resource's tags before the change (when it changed them), then after."""
+    before = outcome.resource_tags_before
+    if before is None or before == outcome.resource_tags:
+        return (outcome.resource_tags,)
+    return (before, outcome.resource_tags)
+
+
+def _routed(outcome: Outcome, routes: tuple[Route, ...], tags: Mapping[str, str],
+            directory: Directory | None) -> tuple[str, ...]:
+    """The destinations of the first route ``outcome`` matches when the resource carries ``tags``."""
     operational = outcome.kind in OPERATIONAL_KINDS
-    for route in settings.routes:
+    for route in routes:
         if route.kinds and outcome.kind not in route.kinds:
             continue
         if operational:
-            return [by_name[name] for name in dict.fromkeys(route.destinations)]
-        if route.accounts and outcome.account not in route.accounts:
+            return route.destinations
+        if not _in_place(outcome.account, route, directory):
+            continue
+        if any(tags.get(key) != value for key, value in route.tags):
             continue
         if route.min_severity and SEVERITY_RANK[severity(outcome)] < SEVERITY_RANK[route.min_severity]:
             continue
-        return [by_name[name] for name in dict.fromkeys(route.destinations)]
-    return list(settings.destinations) if operational else []
+        return route.destinations
+    return ()
 
 
-def early_destinations(outcome: Outcome, settings: Settings) -> list[Destination]:
+def _in_place(account: str | None, route: Route, directory: Directory | None) -> bool:
+    """The route's ``accounts`` or ``ous`` (either) hold ``account``; a route naming neither holds every one."""
+    if not route.accounts and not route.ous:
+        return True
+    if account and account in route.accounts:
+        return True
+    return bool(route.ous) and directory is not None and directory.in_scope(account, ous=route.ous)
+
+
+def early_destinations(outcome: Outcome, settings: Settings, directory: Directory | None = None) -> list[Destination]:
     """Where an early alert is sent: the destinations its route names that have ``early_alerts`` on (the
     stage's default webhook has no settings, so never)."""
-    return [d for d in destinations_for(outcome, settings, "") if d.early_alerts]
+    return [d for d in destinations_for(outcome, settings, "", directory) if d.early_alerts]
 
 
 def find_destination(name: str, settings: Settings, default_secret: str) -> Destination | None:

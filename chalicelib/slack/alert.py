@@ -15,7 +15,7 @@ from chalicelib.slack.clients import clients
 from chalicelib.slack.diffs import diff_lines
 from chalicelib.slack.labels import person, times, when, who
 from chalicelib.slack.limits import LIMITS, total_text
-from chalicelib.slack.links import alert_links, archive_url, link, resource_console_url
+from chalicelib.slack.links import ConsoleBase, alert_links, archive_url, link, resource_console_url
 from chalicelib.slack.text import code, cut, esc, fit_lines, join_within, plain
 from chalicelib.slack.titles import error_text, fallback, title
 
@@ -53,7 +53,7 @@ def _person_value(outcome: Outcome) -> str:
     return cut("\n".join(lines), FIELD_BUDGET)
 
 
-def _resource_value(outcome: Outcome, console_base: str | None) -> str:
+def _resource_value(outcome: Outcome, console_base: ConsoleBase) -> str:
     rid, name = nonblank(outcome.resource_id), nonblank(outcome.resource_name)
     label = esc(name or rid or "(unknown)", NAME_BUDGET)
     lines = [link(resource_console_url(outcome, console_base=console_base), label)]
@@ -107,12 +107,12 @@ def _place_value(outcome: Outcome) -> tuple[str, str]:
 # Fields per kind
 
 
-def _common_fields(outcome: Outcome, console_base: str | None) -> Fields:
+def _common_fields(outcome: Outcome, console_base: ConsoleBase) -> Fields:
     account, region = _place_value(outcome)
     return [("Account", account), ("Region", region), ("Resource", _resource_value(outcome, console_base))]
 
 
-def _unattributed_fields(outcome: Outcome, console_base: str | None) -> Fields:
+def _unattributed_fields(outcome: Outcome, console_base: ConsoleBase) -> Fields:
     unverified = nonblank(outcome.extra.get("unverified"))
     who_field = f"unknown, unverified: {esc(unverified, 400)}" if unverified else "unknown (no CloudTrail event found)"
     return [
@@ -123,7 +123,7 @@ def _unattributed_fields(outcome: Outcome, console_base: str | None) -> Fields:
     ]
 
 
-def _signin_fields(outcome: Outcome, _console_base: str | None) -> Fields:
+def _signin_fields(outcome: Outcome, _console_base: ConsoleBase) -> Fields:
     return [
         ("Account", _place_value(outcome)[0]),
         ("Person", _person_value(outcome)),
@@ -135,7 +135,7 @@ def _signin_fields(outcome: Outcome, _console_base: str | None) -> Fields:
     ]
 
 
-def _call_fields(outcome: Outcome, console_base: str | None) -> Fields:
+def _call_fields(outcome: Outcome, console_base: ConsoleBase) -> Fields:
     """A manual change or an API call: where, what, who, how, when (and the change or the result)."""
     if outcome.resource_id or outcome.resource_name:
         pairs = _common_fields(outcome, console_base)
@@ -156,7 +156,7 @@ def _call_fields(outcome: Outcome, console_base: str | None) -> Fields:
     return pairs
 
 
-def _fields_for(outcome: Outcome, console_base: str | None) -> Fields:
+def _fields_for(outcome: Outcome, console_base: ConsoleBase) -> Fields:
     if outcome.kind == UNATTRIBUTED_CHANGE:
         return _unattributed_fields(outcome, console_base)
     if outcome.kind == CONSOLE_SIGNIN:
@@ -168,7 +168,7 @@ def _fields_for(outcome: Outcome, console_base: str | None) -> Fields:
 # Body and footer
 
 
-def _diff_section(outcome: Outcome, budget: int, console_base: str | None) -> str | None:
+def _diff_section(outcome: Outcome, budget: int, console_base: ConsoleBase) -> str | None:
     lines = diff_lines(outcome)
     archive = archive_url(outcome, console_base)
     tail = f"\nFull notification: {link(archive, 'archived in S3')}" if archive else ""
@@ -205,7 +205,7 @@ def early_note(outcome: Outcome) -> str:
     return note
 
 
-def _body_section(outcome: Outcome, budget: int, console_base: str | None) -> str | None:
+def _body_section(outcome: Outcome, budget: int, console_base: ConsoleBase) -> str | None:
     if is_early(outcome):
         return _request_section(outcome, budget)
     if outcome.kind in (MANUAL_CHANGE, UNATTRIBUTED_CHANGE):
@@ -223,7 +223,7 @@ def _footer(outcome: Outcome, level: str, reason: str) -> str:
     return " · ".join(parts)
 
 
-def render_alert(outcome: Outcome, console_base: str | None) -> dict[str, Any]:
+def render_alert(outcome: Outcome, console_base: ConsoleBase) -> dict[str, Any]:
     """The message (``text`` + ``blocks``) of one alert outcome."""
     level, reason = severity_reason(outcome)
     headline = title(outcome)

@@ -21,7 +21,14 @@ from chalicelib.slack.clients import clients
 from chalicelib.slack.diffs import diff_lines
 from chalicelib.slack.labels import distinct, resource_label, times, trail_username, when, who
 from chalicelib.slack.limits import LIMITS, total_text
-from chalicelib.slack.links import alert_links, cloudtrail_history_url, link, resource_console_url, s3_folder_url
+from chalicelib.slack.links import (
+    ConsoleBase,
+    alert_links,
+    cloudtrail_history_url,
+    link,
+    resource_console_url,
+    s3_folder_url,
+)
 from chalicelib.slack.text import code, cut, esc, join_within, plain
 from chalicelib.slack.titles import error_text, fallback, title
 
@@ -116,7 +123,7 @@ def _time_span(outcomes: Sequence[Outcome]) -> str:
 # One entry
 
 
-def _item_label(outcome: Outcome, console_base: str | None, *, with_link: bool) -> list[str]:
+def _item_label(outcome: Outcome, console_base: ConsoleBase, *, with_link: bool) -> list[str]:
     if outcome.kind == CONSOLE_SIGNIN:
         return [f"*{esc(title(outcome), 140)}*"]
     label = esc(outcome.resource_name or outcome.resource_id or title(outcome), NAME_BUDGET)
@@ -141,13 +148,13 @@ def _item_details(outcome: Outcome, *, show_who: bool) -> list[str]:
     return details
 
 
-def _item_head(outcome: Outcome, level: Severity, console_base: str | None, *, show_who: bool, with_link: bool) -> str:
+def _item_head(outcome: Outcome, level: Severity, console_base: ConsoleBase, *, show_who: bool, with_link: bool) -> str:
     head = [SEVERITY_EMOJI[level], *_item_label(outcome, console_base, with_link=with_link)]
     details = _item_details(outcome, show_who=show_who)
     return " ".join(head) + (" · " + " · ".join(details) if details else "")
 
 
-def _item_text(outcome: Outcome, level: Severity, console_base: str | None, *, show_who: bool) -> str:
+def _item_text(outcome: Outcome, level: Severity, console_base: ConsoleBase, *, show_who: bool) -> str:
     """One compact digest entry: headline, up to three diff lines, links."""
     head = _item_head(outcome, level, console_base, show_who=show_who, with_link=True)
     if len(head) > _ITEM_BUDGET // 2:
@@ -181,7 +188,7 @@ def _priority(outcomes: Sequence[Outcome], levels: Sequence[Severity]) -> list[i
     return list(dict.fromkeys([ranked[0], newest, *ranked]))
 
 
-def _entries(outcomes: Sequence[Outcome], levels: Sequence[Severity], order: list[int], console_base: str | None,
+def _entries(outcomes: Sequence[Outcome], levels: Sequence[Severity], order: list[int], console_base: ConsoleBase,
              used: int) -> dict[int, str]:
     """The entries that fit (index -> text), taken in ``order`` while blocks and text allow."""
     show_who = len(distinct(who(o) for o in outcomes)) > 1
@@ -197,18 +204,18 @@ def _entries(outcomes: Sequence[Outcome], levels: Sequence[Severity], order: lis
     return texts
 
 
-def _history_link(rest: Sequence[Outcome], console_base: str | None) -> str | None:
+def _history_link(rest: Sequence[Outcome], console_base: ConsoleBase) -> str | None:
     """One principal in one account and region: its calls in CloudTrail's event history."""
     places = {(o.partition, o.account, o.region) for o in rest}
     names = {trail_username(o) for o in rest}
     if len(places) != 1 or len(names) != 1 or None in names:
         return None
-    (partition, _account, region), (name,) = next(iter(places)), names
-    url = cloudtrail_history_url(name or "", region, partition, console_base=console_base)
+    (partition, account, region), (name,) = next(iter(places)), names
+    url = cloudtrail_history_url(name or "", region, partition, console_base=console_base, account=account)
     return link(url, f"all calls by {esc(name, 60)} in CloudTrail") if url else None
 
 
-def _folder_link(rest: Sequence[Outcome], console_base: str | None) -> str | None:
+def _folder_link(rest: Sequence[Outcome], console_base: ConsoleBase) -> str | None:
     """Config changes archived in one folder: that folder of archived notifications."""
     folders = {(o.partition, nonblank(o.archive_bucket), (nonblank(o.archive_key) or "").rpartition("/")[0])
                for o in rest}
@@ -225,7 +232,7 @@ def _counts(levels: Sequence[Severity]) -> str:
 
 
 def _rest_line(outcomes: Sequence[Outcome], levels: Sequence[Severity], rest: list[int],
-               console_base: str | None) -> str:
+               console_base: ConsoleBase) -> str:
     """``… and N more: counts · link`` and the ids of what is left out, as far as they fit."""
     left_out = [outcomes[i] for i in rest]
     line = f"… and {len(rest)} more: {_counts([levels[i] for i in rest])}"
@@ -245,7 +252,7 @@ def _digest_fallback(outcomes: Sequence[Outcome], order: list[int], level: Sever
     return fallback(level, f"{headline}: {clip(labels, 2000)}{more}", where)
 
 
-def render_digest(outcomes: Sequence[Outcome], console_base: str | None) -> dict[str, Any]:
+def render_digest(outcomes: Sequence[Outcome], console_base: ConsoleBase) -> dict[str, Any]:
     """The message (``text`` + ``blocks``) of one digest of several alert outcomes."""
     levels = [severity(o) for o in outcomes]
     level = max_severity(levels)

@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.core.outcomes import DEAD_LETTER, DETECTOR_HEALTH, OPERATIONAL_KINDS, Outcome
 from chalicelib.slack.limits import LIMITS, check_limits
-from chalicelib.slack.links import s3_object_url
+from chalicelib.slack.links import ConsoleBase, s3_object_url
 from chalicelib.slack.text import cut, esc, escape_mrkdwn
 
 QUEUE_LABELS = {
@@ -44,7 +44,7 @@ HEALTH_ADVICE = {
 }
 
 
-def render_operational(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> dict[str, Any]:
+def render_operational(outcomes: Sequence[Outcome], *, console_base: ConsoleBase = None) -> dict[str, Any]:
     """One Slack payload (``text`` + ``blocks``) for one or many operational alerts of one kind."""
     health = [o for o in outcomes if getattr(o, "kind", None) == DETECTOR_HEALTH]
     if health:
@@ -114,7 +114,7 @@ def _reasons(alerts: Sequence[Outcome]) -> str:
     return "\n".join(f"• {n} × {reason}" for reason, n in by_reason.most_common(5))
 
 
-def _listing(alerts: Sequence[Outcome], console_base: str | None) -> str:
+def _listing(alerts: Sequence[Outcome], console_base: ConsoleBase) -> str:
     """One line per dead letter, oldest first, whole lines only (a cut could break a link)."""
     lines: list[str] = []
     used = 0
@@ -129,7 +129,7 @@ def _listing(alerts: Sequence[Outcome], console_base: str | None) -> str:
     return "\n".join(lines)
 
 
-def _line(alert: Outcome, console_base: str | None) -> str:
+def _line(alert: Outcome, console_base: ConsoleBase) -> str:
     parts = [f"• *{_safe(QUEUE_LABELS.get(_queue(alert), _queue(alert)), 60)}*: {_safe(alert.reason, _REASON_CHARS)}"]
     undelivered = alert.extra.get("undelivered")
     if isinstance(undelivered, str) and undelivered:
@@ -141,7 +141,7 @@ def _line(alert: Outcome, console_base: str | None) -> str:
     return " — ".join(parts)
 
 
-def _stored_at(alert: Outcome, console_base: str | None) -> str:
+def _stored_at(alert: Outcome, console_base: ConsoleBase) -> str:
     """A link to the stored message, or its key when no link can be built."""
     bucket, key = alert.archive_bucket, alert.archive_key
     url = None

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.core.outcomes import API_CALL, CONSOLE_SIGNIN, MANUAL_CHANGE, SUPPRESSED, UNATTRIBUTED_CHANGE, Outcome
+from chalicelib.core.settings import ConsoleAccess
 from chalicelib.slack import blocks
 from chalicelib.slack.alert import render_alert
 from chalicelib.slack.blocks import minimal_blocks
 from chalicelib.slack.digest import render_digest
 from chalicelib.slack.limits import LIMITS, check_limits
-from chalicelib.slack.links import check_base
+from chalicelib.slack.links import link_setup
 from chalicelib.slack.operational import is_operational, render_operational
 from chalicelib.slack.text import code
 
@@ -42,18 +43,21 @@ def _alerts(outcomes: Sequence[Outcome]) -> list[Outcome]:
     return alerts
 
 
-def render(outcomes: Sequence[Outcome], *, console_base: str | None = None) -> dict[str, Any]:
+def render(outcomes: Sequence[Outcome], *, console_base: str | None = None,
+           console_access: ConsoleAccess | None = None, home_account: str | None = None) -> dict[str, Any]:
     """Slack message payload (``text``, ``blocks``) for one alert, or one digest of several.
 
     Suppressed outcomes are skipped; an unknown kind, or nothing left to show, raises ``ValueError``.
     ``console_base`` (``https://host[/path]``) replaces the partition's console origin in every link,
     e.g. for a console proxy; by default links follow each outcome's partition and region.
+    ``console_access`` (settings) opens each link in the account that holds what it shows, through
+    switch-role or the AWS access portal; ``home_account`` is the detector's own (the archive bucket's).
     """
-    base = check_base(console_base)
+    setup = link_setup(console_base, console_access, home_account)
     if is_operational(outcomes):
-        return render_operational(outcomes, console_base=base)
+        return render_operational(outcomes, console_base=setup)
     alerts = _alerts(outcomes)
-    payload = render_alert(alerts[0], base) if len(alerts) == 1 else render_digest(alerts, base)
+    payload = render_alert(alerts[0], setup) if len(alerts) == 1 else render_digest(alerts, setup)
     payload["unfurl_links"] = False
     payload["unfurl_media"] = False
     if check_limits(payload):

@@ -52,6 +52,7 @@ from typing import Any
 from chalicelib.core.archive_keys import dead_letter_key
 from chalicelib.core.logs import log_json
 from chalicelib.core.metrics import ALERT_DELAY_FROM_CALL, ALERT_DELAY_FROM_NOTIFICATION, SECONDS, SLACK_RATE_LIMITED
+from chalicelib.core.organization import account_name
 from chalicelib.core.outcomes import UNATTRIBUTED_CHANGE, Outcome
 from chalicelib.core.routing import destinations_for, early_destinations, find_destination
 from chalicelib.core.rules import is_early
@@ -198,8 +199,9 @@ def _entry_for(run: _Run, message: ReceivedMessage, seen: set[tuple[str, str]]) 
                  action=f"dropped: not posted within {EARLY_MAX_AGE_SECONDS} s; the Config path tells the change")
         return None
     if dest is None:
-        targets = (early_destinations(outcome, settings) if early
-                   else destinations_for(outcome, settings, deps.env.slack_secret))
+        directory = deps.organization.directory() if settings.routes_need_directory else None  # routes by OU
+        targets = (early_destinations(outcome, settings, directory) if early
+                   else destinations_for(outcome, settings, deps.env.slack_secret, directory))
         if not targets:
             if early:
                 log_json(log, logging.INFO, "early_alert_not_routed", outcome_id=outcome.outcome_id)
@@ -618,15 +620,27 @@ def _payload(run: _Run, members: list[_Entry], outcomes: list[Outcome]) -> dict[
     """The rendered message, or ``None`` after dead-lettering ``members`` when it cannot be rendered."""
     from chalicelib.slack.render import render
 
-    aliases = run.settings.account_aliases
-    if aliases:
-        outcomes = [replace(o, extra={**o.extra, "account_alias": aliases[o.account]}) if o.account in aliases
+    names = _account_names(run, outcomes)
+    if names:
+        outcomes = [replace(o, extra={**o.extra, "account_alias": names[o.account]}) if o.account in names
                     else o for o in outcomes]
     try:
-        return render(sorted(outcomes, key=lambda o: str(o.at)))
+        # Links open each account through settings' console_access; the archive is in the detector's own account.
+        return render(sorted(outcomes, key=lambda o: str(o.at)), console_access=run.settings.console_access,
+                      home_account=run.deps.env.account or None)
     except Exception as error:  # one bad alert must not stop the others
         _dead_letter(run, members, f"cannot render the alert: {type(error).__name__}: {str(error)[:200]}")
         return None
+
+
+def _account_names(run: _Run, outcomes: list[Outcome]) -> dict[str, str]:
+    """The name shown beside each account: its ``account_aliases`` entry, else its name in AWS Organizations,
+    which is read only when another account than the detector's own has no alias."""
+    aliases = run.settings.account_aliases
+    accounts = {o.account for o in outcomes if o.account}
+    unnamed = {a for a in accounts if a not in aliases and a != run.deps.env.account}
+    directory = run.deps.organization.directory() if unnamed else None
+    return {a: name for a in accounts if (name := account_name(a, aliases, directory))}
 
 
 def _with_counter(payload: dict[str, Any], total: int, now: float) -> dict[str, Any]:

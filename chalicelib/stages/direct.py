@@ -64,11 +64,13 @@ def direct(event: dict[str, Any], deps: StageDeps, via: str) -> dict[str, int]:
             continue
         counts["records"] += 1
         streamed.append(item)
-        outcome = direct_outcome(item, settings, rules, now)
-        outcome = trusted_role_alert(item, outcome, settings, now)
+        # Trust scoped to accounts or OUs (D32); Organizations is asked only when a scope names an OU.
+        in_account = settings.for_account(item.account, lambda: deps.organization.directory())
+        outcome = direct_outcome(item, in_account, rules, now)
+        outcome = trusted_role_alert(item, outcome, in_account, now)
         if outcome is None:
             if early_on:
-                early = trusted_role_alert(item, early_outcome(item, settings, now), settings, now)
+                early = trusted_role_alert(item, early_outcome(item, in_account, now), in_account, now)
                 if early is not None and tell_early(deps, early):
                     counts["early"] += 1
             continue

@@ -440,7 +440,8 @@ def _resolve_group(run: _Run, group: _Group, members: list[Member]) -> None:
             return known[1]
         found = attr.attribute_indexed(job.change, pool.index, keys=keys[job.change_key],
                                        previous_capture=previous[job.change_key], lookback=lookback,
-                                       trusted_patterns=settings.trusted_principals,
+                                       trusted_patterns=settings.trusted_for(job.change.account,
+                                                                             deps.organization.directory),
                                        trust_aws_services=settings.trust_aws_services)
         decisions[job.change_key] = (pool.index.version, found)
         return found
@@ -824,7 +825,8 @@ def next_attempt(job: LookupJob, now: datetime, settings: Settings) -> datetime:
 def _decided(run: _Run, job: LookupJob, found: attr.Attribution, message: ReceivedMessage, now: datetime) -> None:
     settings = run.settings
     kind = MANUAL_CHANGE if found.verdict is None else SUPPRESSED
-    outcome = build_outcome(job, kind, now, found, trusted_patterns=settings.trusted_principals)
+    outcome = build_outcome(job, kind, now, found,
+                            trusted_patterns=settings.trusted_for(job.change.account, run.deps.organization.directory))
     emit(run.deps, outcome)
     if kind == MANUAL_CHANGE:
         followup = replace(job, decided_kind=kind, decided_event_ids=outcome.event_ids, attempts=0,
@@ -856,7 +858,8 @@ def _watch(run: _Run, job: LookupJob, found: attr.Attribution | None, message: R
     evidence that cannot be completed by then makes it an unverified change."""
     deps, settings, outbox = run.deps, run.settings, run.outbox
     if found is not None and found.verdict is None:
-        outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=settings.trusted_principals)
+        outcome = build_outcome(job, MANUAL_CHANGE, now, found,
+                                trusted_patterns=settings.trusted_for(job.change.account, deps.organization.directory))
         emit(deps, outcome, revision=job.revision + 1)
         job = replace(job, decided_kind=MANUAL_CHANGE, decided_event_ids=outcome.event_ids,
                       revision=job.revision + 1, attempts=0, cursors={})
@@ -904,7 +907,8 @@ def _follow_up(run: _Run, job: LookupJob, found: attr.Attribution | None, messag
         ids = {e.event_id for e in found.events if e.event_id}
         if not ids <= set(job.decided_event_ids):
             merged = tuple(dict.fromkeys((*job.decided_event_ids, *sorted(ids))))
-            outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=settings.trusted_principals)
+            outcome = build_outcome(job, MANUAL_CHANGE, now, found, trusted_patterns=settings.trusted_for(
+                job.change.account, deps.organization.directory))
             emit(deps, replace(outcome, event_ids=merged), revision=job.revision + 1)
             job = replace(job, decided_event_ids=merged, revision=job.revision + 1)
     done = job.attempts + 1

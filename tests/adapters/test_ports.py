@@ -17,6 +17,7 @@ from chalicelib.adapters import slack as slack_module
 from chalicelib.adapters.archive import Archive
 from chalicelib.adapters.cloudtrail import LookupClient, LookupStats
 from chalicelib.adapters.metrics import EmfMetrics
+from chalicelib.adapters.organizations import OrganizationReader
 from chalicelib.adapters.queues import Message, Queue
 from chalicelib.adapters.secrets import Secret, SecretReader
 from chalicelib.adapters.state import StateTable
@@ -43,6 +44,8 @@ def implementations() -> list[tuple[type, Any]]:
         (ports.SecretValue, Secret("x")),
         (ports.SecretSource, SecretReader(lambda service: None, CLOCK)),
         (ports.SecretSource, memory.MemorySecrets()),
+        (ports.OrganizationDirectory, OrganizationReader(lambda: None, memory.MemoryState(), CLOCK)),
+        (ports.OrganizationDirectory, memory.MemoryOrganization()),
         (ports.SlackPoster, slack_module),
         (ports.SlackPoster, memory.RecordingSlack()),
         (ports.MetricSink, EmfMetrics("dev", CLOCK)),

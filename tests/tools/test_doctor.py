@@ -445,6 +445,7 @@ def test_member_accounts_are_checked_against_the_deployed_home_bus(aws: Any) -> 
     assert code == 1 and rows["organization"].status == FAIL, text
     aws("events").put_permission(EventBusName="default", Action="events:PutEvents", Principal="*",
                                  StatementId="mcd-dev-organization-forwarding",
-                                 Condition={"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": "o-a1b2c3d4e5"})
+                                 Condition={"Type": "StringEquals", "Key": "aws:PrincipalOrgID",
+                                            "Value": "o-a1b2c3d4e5"})
     code, text, rows = run(aws)
     assert rows["organization"].status == OK and "o-a1b2c3d4e5" in rows["organization"].detail, text

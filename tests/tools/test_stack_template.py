@@ -60,10 +60,10 @@ def test_names_of_a_stage_region_and_account(template) -> None:
 
 @pytest.mark.parametrize(("stage", "region", "account"), [("local", "us-east-1", "123456789012"),
                                                            ("prod", "eu-west-1", "111122223333")])
-def test_alarm_requests_are_the_stacks_28_alarms_notifying_the_health_topic(template, stage, region, account) -> None:
+def test_alarm_requests_are_the_stacks_29_alarms_notifying_the_health_topic(template, stage, region, account) -> None:
     requests = alarm_requests(template, stage, region, account)
     topic = f"arn:aws:sns:{region}:{account}:mcd-{stage}-health"
-    assert len(requests) == 28
+    assert len(requests) == 29
     for name, request in requests.items():
         assert name.startswith(f"mcd-{stage}-") and request["AlarmName"] == name
         assert request["AlarmActions"] == request["OKActions"] == [topic], name
