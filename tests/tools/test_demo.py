@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.core.outcomes import Outcome
 from chalicelib.slack.render import render
-from mcd_tools.demo import from_stream, blocks_to_text, by_account, show
+from mcd_tools.demo import blocks_to_text, by_account, from_stream, show
 from mcd_tools.story import MEMBER_ACCOUNT, demo_org_story
 
 PAYLOAD = {"text": "fallback", "blocks": [
