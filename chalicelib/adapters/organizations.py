@@ -9,8 +9,9 @@ Organizations answers only its management account and accounts it delegated read
 (``AccessDenied``) or an account outside any organisation is no error of the detector: it is logged once
 with the reason (``organization_unreadable``) and cached as an empty directory for ``REFUSED_SECONDS``;
 names then come from ``settings.account_aliases`` and OU scopes match nothing. Anything else that goes
-wrong (throttling, an outage) keeps the last copy read (or an empty directory) for ``RETRY_SECONDS``:
-``directory`` never raises.
+wrong (throttling, an outage, a read longer than ``READ_SECONDS``) keeps the last copy read (or an empty
+directory) for ``RETRY_SECONDS``; a refusal after a good read keeps that copy too, until its TTL: routing
+with a day-old directory beats routing with none. ``directory`` never raises.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ RETRY_SECONDS = 300  # after any other failure
 KEPT_DAYS = 2  # the cached item's TTL: a stale copy still serves while Organizations cannot be read
 MAX_CACHED_CHARS = 350_000  # DynamoDB items stop at 400 KB; ~20,000 accounts fit compressed
 MAX_PARENTS = 5_000  # the root and OUs visited at most (Organizations allows 2,000 OUs at most)
+READ_SECONDS = 10.0  # a read that takes longer is given up (the caller may be a 30-second function)
+MAX_PAGES = 1_000  # of one List call: a NextToken that never ends is given up too
+
+
+class ReadTooLong(Exception):
+    """The directory could not be read within ``READ_SECONDS`` (or one listing did not end)."""
 REFUSALS = {
     "AWSOrganizationsNotInUseException": "this account is not in an AWS Organization",
     "AccessDeniedException": ("AWS Organizations refused to list the accounts: the detector's account must be "
@@ -57,6 +64,7 @@ class OrganizationReader:
         self._clock = clock
         self._page_size = page_size  # MaxResults of each List call (None: Organizations' own)
         self._held: tuple[float, Directory] | None = None  # (used until, directory) in this container
+        self._deadline = float("inf")  # of the read under way
         self.calls = 0  # Organizations requests made by this reader
 
     def directory(self) -> Directory:
@@ -79,6 +87,10 @@ class OrganizationReader:
                                                          f"{RETRY_SECONDS} s")
                 kept = stored if stored is not None and not stored.problem else Directory(fetched_at=now)
                 return self._hold(kept, now + RETRY_SECONDS)
+            if stored is not None and stored.accounts and not stored.problem:
+                log_json(log, logging.WARNING, "organization_unreadable", code=code, reason=REFUSALS[code],
+                         action=f"the last copy read is used; asked again in {REFUSED_SECONDS // 60} minutes")
+                return self._hold(stored, now + REFUSED_SECONDS)  # the copy stays cached, at most KEPT_DAYS
             directory = Directory(fetched_at=now, problem=REFUSALS[code])
             log_json(log, logging.WARNING, "organization_unreadable", code=code, reason=directory.problem,
                      action=f"{REFUSED_ACTION}; asked again in {REFUSED_SECONDS // 60} minutes")
@@ -89,6 +101,7 @@ class OrganizationReader:
 
     def _accounts(self) -> dict[str, OrgAccount]:
         client = self._client()
+        self._deadline = self._clock() + READ_SECONDS
         found: dict[str, OrgAccount] = {}
         todo = [(root["Id"], (root["Id"],)) for root in self._pages(lambda **page: client.list_roots(**page), "Roots")]
         visited = 0
@@ -109,7 +122,9 @@ class OrganizationReader:
 
     def _pages(self, call: Callable[..., dict[str, Any]], key: str) -> Iterator[dict[str, Any]]:
         token: str | None = None
-        while True:
+        for _ in range(MAX_PAGES):
+            if self._clock() > self._deadline:
+                raise ReadTooLong(f"reading the organisation took over {READ_SECONDS:.0f} s ({self.calls} calls)")
             request: dict[str, Any] = {"MaxResults": self._page_size} if self._page_size else {}
             self.calls += 1
             page = call(**request, **({"NextToken": token} if token else {}))
@@ -117,6 +132,7 @@ class OrganizationReader:
             token = page.get("NextToken")
             if not token:
                 return
+        raise ReadTooLong(f"a listing of {key} did not end after {MAX_PAGES} pages")
 
     def _hold(self, directory: Directory, until: float) -> Directory:
         self._held = (until, directory)

@@ -150,18 +150,30 @@ def slim_configuration(configuration: Any) -> dict[str, str] | None:
     return {k: v for k, v in configuration.items() if k in KEPT_CONFIGURATION and isinstance(v, str) and len(v) < 2048}
 
 
+MAX_TAGS = 50  # AWS's limit per resource
+
+
 def _fit(data: dict[str, Any]) -> dict[str, Any]:
     """Shrink in order of least use: diff values, then properties other than relationships (which attribution
     needs)."""
     if _size(data) <= MAX_JOB_BYTES:
         return data
-    data = {**data, "changed_properties": [trim_property(p) for p in data["changed_properties"]]}
+    data = {**data, "changed_properties": [p if _is_tag_path(p["path"]) else trim_property(p)
+                                           for p in data["changed_properties"]]}
     if _size(data) <= MAX_JOB_BYTES:
         return data
     props = data["changed_properties"]
     kept = [p for p in props if p["path"].startswith("Relationships")][:200]
-    kept += [{**p, "previous": None, "updated": None} for p in props if not p["path"].startswith("Relationships")][:300]
-    return {**data, "changed_properties": kept, "tags": {}}
+    # Tags and their diff stay whole (AWS allows 50 tags of at most 384 characters): routes read them, and an
+    # item made large on purpose must not send its alert to another channel.
+    kept += [p for p in props if _is_tag_path(p["path"])][:MAX_TAGS * 2]
+    kept += [{**p, "previous": None, "updated": None} for p in props
+             if not p["path"].startswith("Relationships") and not _is_tag_path(p["path"])][:300]
+    return {**data, "changed_properties": kept, "tags": dict(list((data.get("tags") or {}).items())[:MAX_TAGS])}
+
+
+def _is_tag_path(path: str) -> bool:
+    return "tag" in path.lower()
 
 
 def _size(data: dict[str, Any]) -> int:

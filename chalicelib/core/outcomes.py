@@ -72,6 +72,10 @@ _PRINCIPAL_TEXT_FIELDS = (
 )  # fmt: skip
 
 
+TAGS_UNKNOWN = "tags_unknown"
+"""``Outcome.extra`` flag: the change touched the resource's tags in a shape whose former tags cannot be read
+(routing then treats tag conditions as unknown: ``core.routing``)."""
+
 @dataclass(frozen=True)
 class EventSummary:
     """The parts of a CloudTrail record an alert shows (text fields are text or ``None``)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chalicelib.core.organization import Directory
-from chalicelib.core.outcomes import OPERATIONAL_KINDS, Outcome
+from chalicelib.core.outcomes import OPERATIONAL_KINDS, TAGS_UNKNOWN, Outcome
 from chalicelib.core.settings import Destination, Route, Settings
 from chalicelib.core.severity import SEVERITY_RANK, severity
 
@@ -45,40 +45,67 @@ def destinations_for(outcome: Outcome, settings: Settings, default_secret: str,
     return [by_name[name] for name in dict.fromkeys(names)]
 
 
-def tag_views(outcome: Outcome) -> tuple[Mapping[str, str], ...]:
-    """The resource's tags before the change (when it changed them), then after."""
+def tag_views(outcome: Outcome) -> tuple[Mapping[str, str] | None, ...]:
+    """The resource's tags before the change (when it changed them), then after; ``None`` stands for tags
+    the change replaced in a way that cannot be read back (``TAGS_UNKNOWN``)."""
+    if outcome.extra.get(TAGS_UNKNOWN):
+        return (None, outcome.resource_tags)
     before = outcome.resource_tags_before
     if before is None or before == outcome.resource_tags:
         return (outcome.resource_tags,)
     return (before, outcome.resource_tags)
 
 
-def _routed(outcome: Outcome, routes: tuple[Route, ...], tags: Mapping[str, str],
+def _routed(outcome: Outcome, routes: tuple[Route, ...], tags: Mapping[str, str] | None,
             directory: Directory | None) -> tuple[str, ...]:
-    """The destinations of the first route ``outcome`` matches when the resource carries ``tags``."""
+    """The destinations of the first route ``outcome`` matches when the resource carries ``tags``.
+
+    A condition that cannot be decided (the account's OUs unknown: the organisation's directory unreadable,
+    or too old to know the account; tags that cannot be read back) neither matches nor fails: that route's
+    destinations are added and the routes after it are still tried, so not knowing costs an extra channel,
+    never the alert.
+    """
     operational = outcome.kind in OPERATIONAL_KINDS
+    unsure: list[str] = []
     for route in routes:
         if route.kinds and outcome.kind not in route.kinds:
             continue
         if operational:
-            return route.destinations
-        if not _in_place(outcome.account, route, directory):
-            continue
-        if any(tags.get(key) != value for key, value in route.tags):
+            return (*unsure, *route.destinations)
+        place = _in_place(outcome.account, route, directory)
+        tagged = _tagged(route, tags)
+        if place is False or tagged is False:
             continue
         if route.min_severity and SEVERITY_RANK[severity(outcome)] < SEVERITY_RANK[route.min_severity]:
             continue
-        return route.destinations
-    return ()
+        if place is None or tagged is None:
+            unsure += route.destinations
+            continue
+        return (*unsure, *route.destinations)
+    return tuple(unsure)
 
 
-def _in_place(account: str | None, route: Route, directory: Directory | None) -> bool:
-    """The route's ``accounts`` or ``ous`` (either) hold ``account``; a route naming neither holds every one."""
+def _in_place(account: str | None, route: Route, directory: Directory | None) -> bool | None:
+    """Do the route's ``accounts`` or ``ous`` (either) hold ``account``? A route naming neither holds every one;
+    ``None`` when only its OUs could, and the directory cannot say (unreadable, or it does not know the account)."""
     if not route.accounts and not route.ous:
         return True
     if account and account in route.accounts:
         return True
-    return bool(route.ous) and directory is not None and directory.in_scope(account, ous=route.ous)
+    if not route.ous:
+        return False
+    if directory is None or directory.problem or account not in directory.accounts:
+        return None
+    return directory.in_scope(account, ous=route.ous)
+
+
+def _tagged(route: Route, tags: Mapping[str, str] | None) -> bool | None:
+    """Does the resource carry the route's tags? ``None`` when its tags are unknown."""
+    if not route.tags:
+        return True
+    if tags is None:
+        return None
+    return all(tags.get(key) == value for key, value in route.tags)
 
 
 def early_destinations(outcome: Outcome, settings: Settings, directory: Directory | None = None) -> list[Destination]:

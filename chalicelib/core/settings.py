@@ -181,11 +181,11 @@ class Settings:
             if not account:
                 break
             if account in scoped.accounts:
-                found.append(scoped.arn)
+                found += _pinned(scoped.arn, account)
             elif scoped.ous:
                 known = resolve(directory) if known is None else known
                 if known.in_scope(account, ous=scoped.ous):
-                    found.append(scoped.arn)
+                    found += _pinned(scoped.arn, account)
         return tuple(dict.fromkeys(found))
 
     def for_account(self, account: str | None, directory: DirectorySource = None) -> Settings:
@@ -199,6 +199,18 @@ class Settings:
     def routes_need_directory(self) -> bool:
         """A route names an OU: routing needs the organisation's directory."""
         return any(route.ous for route in self.routes)
+
+
+def _pinned(pattern: str, account: str) -> list[str]:
+    """A scoped pattern as it applies in ``account``: a ``*`` in its account field stands for that account only,
+    so the same role name in an account outside the scope (acting cross-account on a resource in scope) is not
+    trusted; a pattern that names its account (a central deployment account) stays as it is."""
+    parts = pattern.split(":", 5)
+    if len(parts) < 6 or "*" not in parts[4]:
+        return [pattern]
+    if not re.fullmatch(".*".join(re.escape(piece) for piece in parts[4].split("*")), account):
+        return []
+    return [":".join([*parts[:4], account, parts[5]])]
 
 
 _KNOWN_KEYS = {
@@ -392,7 +404,7 @@ def _route(raw: Any, names: set[str]) -> Route:
         raise ConfigurationError("routes[].min_severity must be low, medium or high")
     return Route(
         destinations=dests,
-        accounts=tuple(_as_strings(raw.get("accounts", []), "routes[].accounts")),
+        accounts=tuple(_account(a) for a in _as_strings(raw.get("accounts", []), "routes[].accounts")),
         kinds=tuple(_as_strings(raw.get("kinds", []), "routes[].kinds")),
         min_severity=severity,
         ous=_scope_ids(raw.get("ous", []), "routes[].ous"),

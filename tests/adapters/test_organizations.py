@@ -201,3 +201,47 @@ def test_trust_scoped_to_an_ou_is_decided_with_the_organisation_read_through_dep
                   "eventbridge")["alerts"] == 1, "not in the sandbox OU"
     cached = deps.state.get(CACHE_PK, CACHE_SK)
     assert cached is not None and deps.organization.calls > 0
+
+
+class Slow:
+    """An Organizations client whose every answer takes a second and lists one more OU: an organisation too
+    big (or an API too slow) to read within ``READ_SECONDS``."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock, self.units = clock, 0
+
+    def list_roots(self, **_: Any) -> dict[str, Any]:
+        self.clock.advance(1)
+        return {"Roots": [{"Id": "r-ab12"}]}
+
+    def list_accounts_for_parent(self, **_: Any) -> dict[str, Any]:
+        self.clock.advance(1)
+        return {"Accounts": []}
+
+    def list_organizational_units_for_parent(self, **_: Any) -> dict[str, Any]:
+        self.clock.advance(1)
+        self.units += 1
+        return {"OrganizationalUnits": [{"Id": f"ou-ab12-{self.units:08d}"}]}
+
+
+def test_a_read_that_takes_too_long_is_given_up_and_the_last_copy_serves(aws: ClientFactory) -> None:
+    from chalicelib.adapters.organizations import READ_SECONDS
+
+    org = Org(aws.client("organizations"))
+    clock, state = ManualClock(), MemoryState()
+    read = reader(aws, state, clock).directory()
+    clock.advance(FRESH_SECONDS + 60)
+    started = clock()
+    slow = Slow(clock)
+    assert OrganizationReader(lambda: slow, state, clock).directory() == read, "the stale copy, not nothing"
+    assert clock() - started <= READ_SECONDS + 2 and read.name_of(org.sandbox_1) == "sandbox-1"
+
+
+def test_a_refusal_after_a_good_read_keeps_the_good_copy(aws: ClientFactory) -> None:
+    org = Org(aws.client("organizations"))
+    clock, state = ManualClock(), MemoryState()
+    read = reader(aws, state, clock).directory()
+    clock.advance(FRESH_SECONDS + 60)
+    refused = OrganizationReader(lambda: Refusing("AccessDeniedException"), state, clock).directory()
+    assert refused == read and refused.name_of(org.payments_prod) == "payments-prod"
+    assert Directory.from_json(json.loads(json.dumps(read.to_json()))).accounts == read.accounts

@@ -40,6 +40,17 @@ def test_a_huge_item_fits_in_one_message_and_keeps_its_relationships() -> None:
     assert any(p.path == "Relationships.0" and p.updated for p in back.change.changed_properties)
 
 
+def test_a_huge_item_keeps_its_tags_and_their_diff_for_routing() -> None:
+    tags = {f"k{i}": "v" * 256 for i in range(50)}
+    change = replace(_huge_change(), tags=tags, changed_properties=(
+        *_huge_change().changed_properties, PropertyChange("Tags.team", "DELETE", "payments", None)))
+    data = change_to_json(change)
+    assert len(json.dumps(data)) <= MAX_JOB_BYTES
+    back = change_from_json(data)
+    assert back.tags == tags, "an item made large on purpose keeps the tags its route reads"
+    assert any(p.path == "Tags.team" and p.previous == "payments" for p in back.changed_properties)
+
+
 def test_a_small_item_round_trips_unchanged() -> None:
     change = ConfigChange(source="t", message_type="ConfigurationItemChangeNotification", account="1",
                           region="us-east-1", resource_type="AWS::S3::Bucket", resource_id="b", resource_name="b",

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from slack_fixtures import manual
 
-from chalicelib.core.change_outcomes import build_outcome, tags_before
+from chalicelib.core.change_outcomes import build_outcome, tags_before, tags_unreadable
 from chalicelib.core.jobs import LookupJob, change_key
 from chalicelib.core.model import ConfigChange
 from chalicelib.core.organization import Directory, OrgAccount
-from chalicelib.core.outcomes import DEAD_LETTER, MANUAL_CHANGE, Outcome
+from chalicelib.core.outcomes import DEAD_LETTER, MANUAL_CHANGE, TAGS_UNKNOWN, Outcome
 from chalicelib.core.routing import destinations_for, early_destinations, tag_views
 from chalicelib.core.settings import Settings
 from chalicelib.parsing.config_notifications import parse_config_message
@@ -44,21 +44,26 @@ def test_an_ou_route_takes_the_accounts_in_that_ou_at_any_depth() -> None:
     routes = [{"ous": [PROD], "destinations": ["payments"]}, {"destinations": ["ops"]}]
     assert routed(in_account(PAYMENTS_PROD), routes) == ["payments"]
     assert routed(in_account(SANDBOX_1), routes) == ["ops"]
-    assert routed(in_account(OUTSIDE), routes) == ["ops"]
+    assert routed(in_account(OUTSIDE), routes) == ["payments", "ops"], "an account the directory does not know yet"
     assert routed(in_account(SANDBOX_1), [{"ous": [ROOT], "destinations": ["sec"]}]) == ["sec"]
 
 
-def test_without_the_directory_an_ou_route_is_passed_over() -> None:
+def test_without_the_directory_an_ou_route_adds_its_channels_and_the_next_routes_are_tried() -> None:
     routes = [{"ous": [PROD], "destinations": ["payments"]}, {"destinations": ["ops"]}]
-    assert routed(in_account(PAYMENTS_PROD), routes, None) == ["ops"]
-    assert routed(in_account(PAYMENTS_PROD), routes, Directory(problem="access denied")) == ["ops"]
+    assert routed(in_account(PAYMENTS_PROD), routes, None) == ["payments", "ops"]
+    assert routed(in_account(PAYMENTS_PROD), routes, Directory(problem="access denied")) == ["payments", "ops"]
+    by_ou_only = [{"ous": [PROD], "destinations": ["payments"]}, {"ous": [ROOT], "destinations": ["sandbox"]}]
+    assert routed(in_account(SANDBOX_1), by_ou_only, Directory(problem="access denied")) == ["payments", "sandbox"], \
+        "routes by OU only: not knowing the OUs never loses the alert"
+    assert routed(in_account(SANDBOX_1), by_ou_only) == ["sandbox"]
 
 
 def test_accounts_and_ous_of_one_route_are_either() -> None:
     routes = [{"ous": [PROD], "accounts": [SANDBOX_1], "destinations": ["sec"]}]
     assert routed(in_account(PAYMENTS_PROD), routes) == ["sec"]
     assert routed(in_account(SANDBOX_1), routes) == ["sec"]
-    assert routed(in_account(OUTSIDE), routes) == []
+    assert routed(in_account(OUTSIDE), routes) == ["sec"], "not known to the directory: maybe in the OU"
+    assert routed(in_account(OUTSIDE), routes, Directory({SANDBOX_1: DIRECTORY.accounts[SANDBOX_1]})) == ["sec"]
 
 
 def test_health_alerts_still_reach_the_first_route_of_their_kind_or_everyone() -> None:
@@ -73,7 +78,7 @@ def test_early_alerts_follow_ou_routes_to_destinations_that_want_them() -> None:
         {"ous": [PROD], "destinations": ["payments", "sec"]}, {"destinations": ["ops"]}]})
     early = in_account(PAYMENTS_PROD, extra={"early": True})
     assert [d.name for d in early_destinations(early, settings, DIRECTORY)] == ["sec"]
-    assert early_destinations(early, settings) == []
+    assert [d.name for d in early_destinations(early, settings)] == ["sec"], "OUs unknown: the OU route's too"
 
 
 # --- tags -----------------------------------------------------------------------------------------------
@@ -171,3 +176,26 @@ def test_the_outcome_of_a_retagged_item_carries_both_and_routes_to_both() -> Non
     routes = [{"tags": {"team": "sandbox"}, "destinations": ["sandbox"]},
               {"tags": {"team": "payments"}, "destinations": ["payments"]}]
     assert routed(outcome, routes) == ["payments", "sandbox"]
+
+
+def test_an_s3_buckets_tags_before_come_from_its_tagging_configuration() -> None:
+    change = config_change({"env": "prod"}, {"SupplementaryConfiguration.BucketTaggingConfiguration": prop(
+        {"tagSets": [{"tags": {"env": "prod", "team": "payments"}}]}, {"tagSets": [{"tags": {"env": "prod"}}]})})
+    assert tags_before(change) == {"env": "prod", "team": "payments"}
+    assert not tags_unreadable(change)
+
+
+def test_tags_that_cannot_be_read_back_make_every_tag_route_unknown_and_lose_no_channel() -> None:
+    """Config's index form (``Tags.1`` is the first tag's value, its key unsaid): the team tag may have been
+    removed in this very change, so the team's route is added and the routes after it are tried too."""
+    change = config_change({"env": "prod"}, {"Tags.1": prop("payments", None, "DELETE")})
+    assert tags_unreadable(change)
+    job = LookupJob(change=change, change_key=change_key(change), arrived_at=NOW, archive_bucket="b", archive_key="k")
+    outcome = build_outcome(job, MANUAL_CHANGE, NOW, None)
+    assert outcome.extra[TAGS_UNKNOWN] is True
+    assert routed(outcome, TAG_ROUTES) == ["payments", "sandbox", "ops"]
+    odd = config_change({}, {"SupplementaryConfiguration.BucketTaggingConfiguration": prop("garbled", None)})
+    assert tags_unreadable(odd)
+    clean = config_change({"team": "x"}, {"Tags.team": prop("y", "x")})
+    assert not tags_unreadable(clean) and TAGS_UNKNOWN not in build_outcome(
+        LookupJob(change=clean, change_key=change_key(clean), arrived_at=NOW), MANUAL_CHANGE, NOW, None).extra

@@ -40,6 +40,26 @@ class Reads:
         return DIRECTORY
 
 
+def pinned(pattern: str, account: str) -> str:
+    """A ``*``-account pattern as it applies in ``account``: the role of that account only."""
+    return pattern.replace(":*:", f":{account}:", 1)
+
+
+def test_a_scoped_star_pattern_trusts_the_role_of_the_account_in_scope_not_the_same_role_elsewhere() -> None:
+    """A sandbox account's own ci/deployer acting cross-account on a prod resource is not the prod deployer."""
+    settings = scoped_settings()
+    patterns = settings.trusted_for(PAYMENTS_PROD, DIRECTORY)
+    assert f"arn:aws:iam::{PAYMENTS_PROD}:role/ci/deployer" in patterns
+    assert not any(SANDBOX_1 in p or ":*:" in p for p in patterns if "deployer" in p)
+    central = Settings.from_dict({"trusted_principals": [
+        {"arn": "arn:aws:iam::333333333333:role/ci/deployer", "ous": [PROD]},
+        {"arn": "arn:aws:iam::1111*:role/ci/x", "accounts": [PAYMENTS_PROD, SANDBOX_1]}]})
+    assert central.trusted_for(PAYMENTS_PROD, DIRECTORY) == (
+        "arn:aws:iam::333333333333:role/ci/deployer", f"arn:aws:iam::{PAYMENTS_PROD}:role/ci/x"), \
+        "a named account stays; a partial glob pins to the item's account when it matches"
+    assert central.trusted_for(SANDBOX_1, DIRECTORY) == ()
+
+
 def test_plain_and_scoped_patterns_are_kept_apart() -> None:
     settings = scoped_settings()
     assert settings.trusted_principals == (EVERYWHERE,)
@@ -48,8 +68,8 @@ def test_plain_and_scoped_patterns_are_kept_apart() -> None:
 
 def test_a_scoped_pattern_applies_only_in_its_accounts_and_ous() -> None:
     settings = scoped_settings()
-    assert settings.trusted_for(PAYMENTS_PROD, DIRECTORY) == (EVERYWHERE, DEPLOYER)
-    assert settings.trusted_for(SANDBOX_1, DIRECTORY) == (EVERYWHERE, BREAK_GLASS)
+    assert settings.trusted_for(PAYMENTS_PROD, DIRECTORY) == (EVERYWHERE, pinned(DEPLOYER, PAYMENTS_PROD))
+    assert settings.trusted_for(SANDBOX_1, DIRECTORY) == (EVERYWHERE, pinned(BREAK_GLASS, SANDBOX_1))
     assert settings.trusted_for(OUTSIDE, DIRECTORY) == (EVERYWHERE,)
     assert settings.trusted_for(None, DIRECTORY) == (EVERYWHERE,)
 
@@ -64,17 +84,17 @@ def test_the_directory_is_read_only_when_an_ou_scope_asks() -> None:
     reads = Reads()
     plain = Settings.from_dict({"trusted_principals": [EVERYWHERE,
                                                        {"arn": BREAK_GLASS, "accounts": [SANDBOX_1]}]})
-    assert plain.trusted_for(SANDBOX_1, reads) == (EVERYWHERE, BREAK_GLASS)
+    assert plain.trusted_for(SANDBOX_1, reads) == (EVERYWHERE, pinned(BREAK_GLASS, SANDBOX_1))
     assert Settings.from_dict({"trusted_principals": [EVERYWHERE]}).trusted_for(SANDBOX_1, reads) == (EVERYWHERE,)
     assert reads.count == 0
-    assert scoped_settings().trusted_for(PAYMENTS_PROD, reads) == (EVERYWHERE, DEPLOYER)
+    assert scoped_settings().trusted_for(PAYMENTS_PROD, reads) == (EVERYWHERE, pinned(DEPLOYER, PAYMENTS_PROD))
     assert reads.count == 1
 
 
 def test_settings_for_an_account_carry_that_accounts_trust_only() -> None:
     settings = scoped_settings()
     local = settings.for_account(PAYMENTS_PROD, DIRECTORY)
-    assert local.trusted_principals == (EVERYWHERE, DEPLOYER) and local.scoped_trust == ()
+    assert local.trusted_principals == (EVERYWHERE, pinned(DEPLOYER, PAYMENTS_PROD)) and local.scoped_trust == ()
     assert local.for_account(SANDBOX_1) is local  # already resolved: nothing is scoped any more
     plain = Settings.from_dict({"trusted_principals": [EVERYWHERE]})
     assert plain.for_account(PAYMENTS_PROD, DIRECTORY) is plain
