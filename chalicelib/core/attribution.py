@@ -248,9 +248,18 @@ class CallIndex:
 
     def add(self, event: TrailEvent, keys: Iterable[str] = ()) -> None:
         """File ``event`` (a call seen before keeps its first copy and gains ``keys``); reads and failed calls
-        are left out, as ``attribute`` leaves them out."""
+        are left out, as ``attribute`` leaves them out.
+
+        CloudTrail's own copy (``LookupEvents``) stands for a call over one the stream delivered or a job
+        carried, and adds the identifiers it names: a streamed record may have been cut, stuffed or written by
+        someone else into a log group, and must not speak for the call once the history has it.
+        """
         marker = _marker(event)
         known = self.keys.get(marker)
+        if known is not None and _from_history(event) and not _from_history(self._events[marker]):
+            self._events[marker] = event
+            self.version += 1
+            keys = (*keys, *event_keys(event))
         if known is None:
             if not is_write(event):
                 return
@@ -270,6 +279,11 @@ class CallIndex:
 
     def events(self) -> list[TrailEvent]:
         return list(self._events.values())
+
+    def in_history(self, event_id: str) -> bool:
+        """Whether CloudTrail's own copy of the call was read (``LookupEvents``)."""
+        found = self._events.get(event_id)
+        return found is not None and _from_history(found)
 
     def candidates(self, change: ConfigChange, keys: ItemKeys) -> list[TrailEvent]:
         """The calls that name one of the item's identifiers or that Config named, in the order they were added."""
@@ -300,6 +314,10 @@ def _decide(events: list[TrailEvent], via: str, patterns: tuple[str, ...], servi
         return Attribution(verdict=None, principal=untrusted[-1].principal, events=tuple(untrusted), via=via)
     latest, latest_verdict = verdicts[-1]
     return Attribution(verdict=latest_verdict, principal=latest.principal, events=tuple(ordered), via=via)
+
+
+def _from_history(event: TrailEvent) -> bool:
+    return event.source.startswith("lookup:")
 
 
 def _marker(event: TrailEvent) -> str:

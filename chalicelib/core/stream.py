@@ -18,6 +18,7 @@ Pure: keys and decisions only; ``stages.shared.recent_calls`` reads and writes t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ MAX_KEYS = 32
 """Identifiers a call is kept under. A call naming more (a request stuffed with ids to push the real one
 out) is kept under ``OVERFLOW`` too, which every query of its account and region also reads."""
 OVERFLOW = "*overflow*"
+MAX_OVERFLOW_KEYS = 2_000
+"""Identifiers the ``OVERFLOW`` row of a call carries (a call naming more is left to the history)."""
 MAX_RECORD_CHARS = 4_000
 """A record is kept without its request and response (the identifiers it named travel beside it), and at most
 this long: what attribution and the alert read of a call is who, what, where and when."""
@@ -43,7 +46,7 @@ SLIM_FIELDS = ("eventVersion", "userIdentity", "eventTime", "eventSource", "even
                "sourceIPAddress", "userAgent")
 MAX_ID_CHARS = 128
 _ACCOUNT = re.compile(r"\d{12}")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]{1,12}){1,3}-\d{1,2}")  # bounded: a partition key has at most 2 KB
 CALL_PREFIX = "ix#"
 FLOW_PREFIX = "flow#"
 
@@ -93,14 +96,30 @@ def index_keys(event: TrailEvent) -> tuple[str, ...]:
 
 
 def call_rows(event: TrailEvent) -> list[IndexRow]:
-    """The rows that keep one streamed call findable (none for a call that cannot change anything)."""
+    """The rows that keep one streamed call findable (none for a call that cannot change anything).
+
+    The sort key ends with a fingerprint of the record kept, so a redelivery writes the same rows while a
+    different record claiming the same ``eventID`` (anyone who can write to a CloudWatch Logs group can write
+    one) is kept beside the genuine one, never over it: ``recall`` then leaves that call to the history. The
+    ``OVERFLOW`` row carries every identifier the call named (up to ``MAX_OVERFLOW_KEYS``), so a call stuffed
+    with identifiers is still matched on the one that counts.
+    """
     if not indexable(event):
         return []
     assert event.event_time is not None and event.account and event.region
     keys = index_keys(event)
-    attrs = {"record": stored_record(event.raw), "keys": json.dumps([k for k in keys if k != OVERFLOW])}
-    sk = f"{time_key(event.event_time)}#{event.event_id}"
-    return [IndexRow(call_partition(event.account, event.region, key), sk, attrs) for key in keys]
+    record = stored_record(event.raw)
+    fingerprint = hashlib.sha256(record.encode()).hexdigest()[:12]
+    sk = f"{time_key(event.event_time)}#{event.event_id}#{fingerprint}"
+    attrs = {"record": record, "keys": json.dumps([k for k in keys if k != OVERFLOW])}
+    rows = [IndexRow(call_partition(event.account, event.region, key), sk, attrs) for key in keys if key != OVERFLOW]
+    if OVERFLOW in keys:
+        every = sorted(event_keys(event))
+        overflow = {"record": record, "keys": json.dumps(every[:MAX_OVERFLOW_KEYS])}
+        if len(every) > MAX_OVERFLOW_KEYS:
+            overflow["truncated"] = "1"
+        rows.append(IndexRow(call_partition(event.account, event.region, OVERFLOW), sk, overflow))
+    return rows
 
 
 def flow_row(event: TrailEvent) -> IndexRow | None:
@@ -116,13 +135,17 @@ def stored_record(record: Any) -> str:
     slim = {k: v for k, v in record.items() if k in SLIM_FIELDS} if isinstance(record, dict) else {}
     text = json.dumps(slim, default=str)
     if len(text) > MAX_RECORD_CHARS:
-        identity = slim.get("userIdentity") if isinstance(slim.get("userIdentity"), dict) else {}
+        identity = _mapping(slim.get("userIdentity"))
+        issuer = _mapping(_mapping(identity.get("sessionContext")).get("sessionIssuer"))
         slim["userIdentity"] = {k: identity[k] for k in ("type", "arn", "accountId", "principalId", "invokedBy")
-                                if k in identity} | {"sessionContext": {"sessionIssuer": (identity.get(
-                                    "sessionContext") or {}).get("sessionIssuer") or {}}}
+                                if k in identity} | {"sessionContext": {"sessionIssuer": issuer}}
         slim["userAgent"] = str(slim.get("userAgent", ""))[:200]
         text = json.dumps(slim, default=str)
     return text
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def window_keys(start: datetime, end: datetime) -> tuple[str, str]:

@@ -87,6 +87,7 @@ class _Pool:
     def __init__(self) -> None:
         self.index = attr.CallIndex()
         self.fetched: set[tuple[str, str, str]] = set()  # EventId lookups made in this run
+        self.disputed: dict[str, frozenset[str]] = {}  # change key -> calls two streamed records claim
 
     @property
     def keys(self) -> dict[str, frozenset[str]]:
@@ -483,6 +484,8 @@ def _streamed(deps: StageDeps, region: str, job: LookupJob, keys: attr.ItemKeys,
     window = attr.window(change, previous[job.change_key], lookback)
     found = recall(deps, change.account or "", region, (*keys.resource, *keys.linked), window, change.capture_time)
     pool.add_streamed(found)
+    if found.disputed:
+        pool.disputed[job.change_key] = found.disputed
     if job.is_watch:
         return None
     decision = None if job.is_followup else decide(job)
@@ -508,8 +511,9 @@ def _conclude(run: _Run, job: LookupJob, message: ReceivedMessage, found: attr.A
     elif job.is_followup:
         counts["followups"] += 1
         _follow_up(run, job, found, message, now, narrowed=narrowed, settled=complete and reading.settled(job))
-    elif found is not None and (found.verdict is None or complete):
-        # An untrusted call is alerted at once; silence waits until every call in the window was read.
+    elif found is not None and (found.verdict is None or (complete and _undisputed(pool, job))):
+        # An untrusted call is alerted at once; silence waits until every call in the window was read (and
+        # CloudTrail's own copy of any call two streamed records claim).
         counts["decided"] += 1
         _decided(run, replace(job, streamed=reading.streamed is True), found, message, now)
     elif now >= job.arrived_at + timedelta(minutes=settings.give_up_minutes):
@@ -520,6 +524,11 @@ def _conclude(run: _Run, job: LookupJob, message: ReceivedMessage, found: attr.A
     else:
         counts["waiting"] += 1
         run.outbox.requeue(job.retried(next_attempt(job, run.started, settings)), None, message)
+
+
+def _undisputed(pool: _Pool, job: LookupJob) -> bool:
+    """No call two streamed records claim (one may be forged into a log group) is left unread in the history."""
+    return all(pool.index.in_history(event_id) for event_id in pool.disputed.get(job.change_key, ()))
 
 
 def _required_names(keys: attr.ItemKeys, found: attr.Attribution | None) -> tuple[str, ...]:
@@ -574,7 +583,8 @@ def _gather(run: _Run, group: _Group, jobs: list[LookupJob], keys: dict[str, att
     now = run.deps.now()
     readings = {j.change_key: _Reading.of(j, windows[j.change_key], now) for j in jobs}
     for job in jobs:
-        for event_id in job.change.related_events[:5]:
+        disputed = sorted(group.pool.disputed.get(job.change_key, ()))[:5]
+        for event_id in (*job.change.related_events[:5], *disputed):
             if run.working(group):
                 _fetch(run, group, "EventId", event_id)
 
@@ -895,7 +905,8 @@ def _follow_up(run: _Run, job: LookupJob, found: attr.Attribution | None, messag
         give_up = job.arrived_at + timedelta(minutes=settings.give_up_minutes)
         if settled:
             emit(deps, build_outcome(job, SUPPRESSED, now, found), revision=job.revision + 1)
-            watch = replace(job, decided_kind=SUPPRESSED, revision=job.revision + 1, attempts=0, cursors={})
+            watch = replace(job, decided_kind=SUPPRESSED, revision=job.revision + 1, attempts=0, cursors={},
+                            streamed=False)  # decided from the history: D20's watch
             outbox.requeue(watch, _next_watch(watch, now, settings) or now + WATCH_EVERY, message)
         elif now < give_up:  # check again once every call of the narrower window is visible
             capture = job.change.capture_time or now

@@ -25,7 +25,12 @@ def test_a_write_is_kept_under_each_identifier_it_names_in_its_account_and_regio
     rows = stream.call_rows(parse_record(call(), "eventbridge"))
     assert {r.pk for r in rows} == {"ix#274619038852#ap-south-1#bazaar-catalog-images"}
     (row,) = rows
-    assert row.sk == "2025-01-14T06:03:37#e-1", "by call: a second delivery writes the same row"
+    assert row.sk.startswith("2025-01-14T06:03:37#e-1#"), "by call and record"
+    assert stream.call_rows(parse_record(call(), "cloudwatch_logs")) == rows, "a second delivery: the same row"
+    other = stream.call_rows(parse_record(call(userIdentity={"type": "AssumedRole", "accountId": "274619038852",
+                                                             "arn": "arn:aws:sts::274619038852:assumed-role/t/x"}),
+                                          "cloudwatch_logs"))
+    assert other[0].sk != row.sk, "another record claiming the same eventID is kept beside it, not over it"
     kept = json.loads(row.attrs["record"])
     assert "requestParameters" not in kept and kept["eventID"] == "e-1" and len(row.attrs["record"]) < 4000
     assert json.loads(row.attrs["keys"]) == ["bazaar-catalog-images"]
