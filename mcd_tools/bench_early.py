@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib.core.timeutil import parse_time
 from mcd_tools import bench_replay as br
+from mcd_tools.story import api_call_delivery
 
 DESTINATION = "team"
 REAPPLY_SHARE = 0.2  # of people's bucket-tag writes, re-applied unchanged
@@ -45,7 +46,7 @@ def workload(n: int = br.COMPARISON_N, seed: int = br.COMPARISON_SEED, *, early:
                                                              for r in entry["resources"]],
                       delay=timedelta(minutes=rng.uniform(3, 20)))
         entries.append(again)
-        deliveries.append(br._api_call(again["record"], called + timedelta(seconds=rng.uniform(5, 60))))
+        deliveries.append(api_call_delivery(again["record"], called + timedelta(seconds=rng.uniform(5, 60))))
     deliveries.sort(key=lambda d: d["at"])
     settings = {**load.settings, "destinations": [
         {"name": DESTINATION, "type": "webhook", "secret": "memory/slack-webhook", "early_alerts": early}]}

@@ -35,6 +35,7 @@ from chalicelib.adapters.memory import ManualClock, MemoryLookups, MemoryQueue, 
 from chalicelib.adapters.queues import Message
 from chalicelib.core.stream import COMPLETE_AFTER
 from chalicelib.core.timeutil import iso, parse_time
+from mcd_tools.story import api_call_delivery
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/benchhook"
@@ -110,7 +111,7 @@ def workload(n: int, *, seed: int, spread: timedelta, human_share: float = HUMAN
                                       f"10.{i % 250}.0.0/16", 443, delay=visible,
                                       capture_after=notified - CAPTURED_BEFORE)
         changes.append(Change(resource, called, human, called + notified, called + notified - CAPTURED_BEFORE))
-        deliveries += [delivery, _api_call(entry["record"], called + streamed)]
+        deliveries += [delivery, api_call_delivery(entry["record"], called + streamed)]
         entries.append(entry)
     deliveries.sort(key=lambda d: d["at"])
     return Workload(changes, deliveries, entries,
@@ -130,13 +131,9 @@ def _bucket_tags(bucket: str, actor: Any, called: datetime, captured: timedelta,
     return delivery, entry
 
 
-def _api_call(record: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The EventBridge event ``api_call`` receives for ``record``."""
-    source = "aws." + str(record["eventSource"]).split(".")[0]
-    return {"at": iso(at), "via": "eventbridge", "event": {
-        "version": "0", "id": record["eventID"], "detail-type": "AWS API Call via CloudTrail", "source": source,
-        "account": record["recipientAccountId"], "time": record["eventTime"], "region": record["awsRegion"],
-        "resources": [], "detail": record}}
+def stream_delivery(record: dict[str, Any], called: datetime, rng: random.Random, delays: Delays) -> dict[str, Any]:
+    """``record`` delivered to ``api_call`` by EventBridge, ``delays.stream`` after the call."""
+    return api_call_delivery(record, called + timedelta(seconds=rng.uniform(*delays.stream)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,7 +610,7 @@ def from_scenario(scenario: dict[str, Any], *, seed: int, delays: Delays = Delay
         resource = next(r["ResourceName"] for r in entry["resources"])
         changes.append(Change(resource, called, expected.get(resource) == "manual_change", arrivals.get(resource),
                               visible_at=parse_time(entry.get("visible_at"))))
-        deliveries.append(_api_call(record, called + timedelta(seconds=rng.uniform(*delays.stream))))
+        deliveries.append(stream_delivery(record, called, rng, delays))
     deliveries.sort(key=lambda d: d["at"])
     start = parse_time(scenario["start"])
     assert start is not None
@@ -864,7 +861,7 @@ def org_workload(accounts: int = ORG_ACCOUNTS, regions: Sequence[str] = ORG_REGI
                                                 visible)
         changes.append(Change(resource, called, human, called + notified, called + notified - CAPTURED_BEFORE,
                               called + visible, account))
-        deliveries += [delivery, _api_call(entry["record"], called + timedelta(seconds=rng.uniform(*delays.stream)))]
+        deliveries += [delivery, stream_delivery(entry["record"], called, rng, delays)]
         entries.append(entry)
     for i in range(background):
         account, region = rng.choice(ids), rng.choice(regions)
@@ -873,7 +870,7 @@ def org_workload(accounts: int = ORG_ACCOUNTS, regions: Sequence[str] = ORG_REGI
         entry = trail(terraform(account), called, "PutParameter", "ssm.amazonaws.com",
                       {"name": name, "type": "String", "overwrite": True}, [("AWS::SSM::Parameter", name)],
                       delay=timedelta(seconds=rng.uniform(*delays.history)), region=region)
-        deliveries.append(_api_call(entry["record"], called + timedelta(seconds=rng.uniform(*delays.stream))))
+        deliveries.append(stream_delivery(entry["record"], called, rng, delays))
         entries.append(entry)
     deliveries.sort(key=lambda d: d["at"])
     return Workload(changes, deliveries, entries, {"trusted_principals": [ORG_TRUSTED], "accounts": ids[1:]}, START,

@@ -84,7 +84,7 @@ def build(shape: Shape, seed: int = 15, delays: br.Delays = DELAYS) -> br.Worklo
         called = br.START + timedelta(seconds=rng.uniform(0, shape.spread.total_seconds()))
         entry = _background(i, called, shape.regions[i % len(shape.regions)], rng, delays)
         entries.append(entry)
-        deliveries.append(br._api_call(entry["record"], called + timedelta(seconds=rng.uniform(*delays.stream))))
+        deliveries.append(br.stream_delivery(entry["record"], called, rng, delays))
     deliveries.sort(key=lambda d: d["at"])
     settings = {"trusted_principals": [f"arn:aws:iam::{ACCOUNT}:role/ci/{TERRAFORM_ROLE}"]}
     return br.Workload(changes=changes, deliveries=deliveries, cloudtrail=entries, settings=settings, start=br.START)
@@ -94,7 +94,7 @@ def _add(changes: list[br.Change], deliveries: list[dict[str, Any]], entries: li
          rng: random.Random, delays: br.Delays, human: bool, resource: str, called: datetime,
          notified: datetime, delivery: dict[str, Any], entry: dict[str, Any]) -> None:
     changes.append(br.Change(resource, called, human, notified))
-    deliveries += [delivery, br._api_call(entry["record"], called + timedelta(seconds=rng.uniform(*delays.stream)))]
+    deliveries += [delivery, br.stream_delivery(entry["record"], called, rng, delays)]
     entries.append(entry)
 
 

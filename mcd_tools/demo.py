@@ -6,10 +6,10 @@ import json
 import re
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.core.timeutil import parse_time
 from mcd_tools.replay import run, summary, write_outputs
 from mcd_tools.story import demo_org_story
 
@@ -95,14 +95,15 @@ def from_stream(story: dict[str, Any], result: Any) -> list[str]:
         first = str(outcome.get("first_at") or outcome.get("at") or "")
         shown = [visible[e] for e in outcome.get("event_ids") or [] if e in visible]
         if shown and first < min(shown):
-            minutes = (_moment(min(shown)) - _moment(first)) / 60
+            minutes = (_seconds(min(shown)) - _seconds(first)) / 60
             lines.append(f"  {outcome.get('resource_id')} by {str(outcome.get('principal_arn')).rsplit('/', 1)[-1]}: "
                          f"told at {first[11:19]}, {minutes:.0f} min before CloudTrail's event history showed the call")
     return lines
 
 
-def _moment(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+def _seconds(text: str) -> float:
+    found = parse_time(text)
+    return found.timestamp() if found else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

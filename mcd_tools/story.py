@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from chalicelib.core.timeutil import iso
+from chalicelib.core.timeutil import iso, parse_time
 
 ACCOUNT = "246810121416"
 REGION = "eu-west-1"
@@ -214,16 +214,18 @@ MEMBER_ACCOUNT = "135792468024"
 """The demo organisation's member account: the detector reads its history through the role ``mcd-lookup``."""
 
 
+def _when(text: str) -> datetime:
+    found = parse_time(text)
+    assert found is not None, text
+    return found
+
+
 def api_call_delivery(record: dict[str, Any], at: datetime) -> dict[str, Any]:
     """``record`` as EventBridge delivers it to ``api_call`` ("AWS API Call via CloudTrail") at ``at``."""
     return {"at": iso(at), "via": "eventbridge", "event": {
         "version": "0", "id": record["eventID"], "detail-type": "AWS API Call via CloudTrail",
         "source": "aws." + str(record["eventSource"]).split(".")[0], "account": record["recipientAccountId"],
         "time": record["eventTime"], "region": record["awsRegion"], "resources": [], "detail": record}}
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def demo_org_story() -> dict[str, Any]:
@@ -252,7 +254,7 @@ def demo_org_story() -> dict[str, Any]:
                      "event_ids": [entry["record"]["eventID"]]})
     # The member forwards its API calls (infra/region.yaml): each reaches api_call 25 s after it is made, long
     # before the member's history shows it (22 minutes for the FTP rule): that alert is attributed from the stream.
-    deliveries += [api_call_delivery(e["record"], parse_iso(e["record"]["eventTime"]) + timedelta(seconds=25))
+    deliveries += [api_call_delivery(e["record"], _when(e["record"]["eventTime"]) + timedelta(seconds=25))
                    for e in entries if e["record"]["recipientAccountId"] == MEMBER_ACCOUNT]
     expected.append({"kind": "api_call", "principal_arn": mateo.identity["arn"],
                      "event_ids": [entry["record"]["eventID"]], "event_name": "AuthorizeSecurityGroupIngress"})
