@@ -309,12 +309,8 @@ class HeapQueue(MemoryQueue):
                 queued.receipt = None
                 self.dead_letter._add(queued)
                 continue
-            queued.receive_count += 1
-            queued.receipt = f"{queued.message_id}#{queued.receive_count}"
-            queued.visible_at = now + hidden_for
+            received.append(queued.received(now, hidden_for))
             self._push(queued)
-            received.append(Message(body=queued.body, receipt=queued.receipt, message_id=queued.message_id,
-                                    receive_count=queued.receive_count, attributes=dict(queued.attributes)))
         return received
 
     def delete(self, messages: list[Message]) -> None:

@@ -84,6 +84,14 @@ class _Queued:
     receive_count: int = 0
     receipt: str | None = None
 
+    def received(self, now: float, hidden_for: float) -> Message:
+        """Hand the message out once more: a new receipt, hidden for ``hidden_for`` seconds."""
+        self.receive_count += 1
+        self.receipt = f"{self.message_id}#{self.receive_count}"
+        self.visible_at = now + hidden_for
+        return Message(body=self.body, receipt=self.receipt, message_id=self.message_id,
+                       receive_count=self.receive_count, attributes=dict(self.attributes))
+
 
 class MemoryQueue:
     """One SQS standard queue; a message is redriven to ``dead_letter`` on the receive after its last allowed one."""
@@ -136,11 +144,7 @@ class MemoryQueue:
                 queued.receipt = None
                 self.dead_letter._add(queued)
                 continue
-            queued.receive_count += 1
-            queued.receipt = f"{queued.message_id}#{queued.receive_count}"
-            queued.visible_at = now + hidden_for
-            received.append(Message(body=queued.body, receipt=queued.receipt, message_id=queued.message_id,
-                                    receive_count=queued.receive_count, attributes=dict(queued.attributes)))
+            received.append(queued.received(now, hidden_for))
         return received
 
     def delete(self, messages: list[Message]) -> None:
