@@ -164,14 +164,7 @@ class _Group:
     failed: bool = False  # its lookups failed in this run (throttled, refused): its later chunks wait too
 
     def cover(self, low: datetime, high: datetime) -> None:
-        spans = sorted([*self.covered, (low, high)])
-        merged = [spans[0]]
-        for lo, hi in spans[1:]:
-            if lo <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-            else:
-                merged.append((lo, hi))
-        self.covered = merged
+        self.covered = _merged([*self.covered, (low, high)])
 
     def covers(self, low: datetime, high: datetime) -> bool:
         """Whether every write call with ``low < eventTime <= high`` was read."""
