@@ -411,11 +411,7 @@ def _post_early(run: _Run, destination: Destination, members: list[_Entry]) -> N
     for entry in members:
         deps.state.put(post_marker(destination.name, entry.outcome.outcome_id), POSTED, now, ts=ts, level=level,
                        early="1")
-    deps.queue(SLACK_QUEUE).delete([e.message for e in members])
-    log_json(log, logging.INFO, "slack_posted_early", destination=destination.name, alerts=len(members),
-             outcome_ids=[e.outcome.outcome_id for e in members])
-    run.counts["posted"] += len(members)
-    run.counts["messages"] += 1
+    _delivered(run, destination, members, "slack_posted_early", "messages")
     run.counts["early"] += len(members)
 
 
@@ -494,12 +490,8 @@ def _update_early(run: _Run, destination: Destination, ts: str, group: list[_Ent
     _mark(deps, destination.name, group, now, ts, shown_level)
     deps.state.put(_shown_record(destination.name, ts), SHOWN, now, ttl_days=1, channel=channel, level=shown_level,
                    outcomes=_stored(combined))
-    deps.queue(SLACK_QUEUE).delete([e.message for e in group])
-    log_json(log, logging.INFO, "slack_completed", destination=destination.name, alerts=len(group),
-             outcome_ids=[e.outcome.outcome_id for e in group])
+    _delivered(run, destination, group, "slack_completed", "updates")
     _record_delays(deps, [e.outcome for e in group], now)
-    run.counts["posted"] += len(group)
-    run.counts["updates"] += 1
     run.counts["completed"] += len(group)
     return "done"
 
@@ -608,11 +600,7 @@ def _update_burst_message(run: _Run, destination: Destination, key: str, members
     deps.state.put(burst_marker(destination.name, key), LAST, now, ttl_days=1, at=f"{burst.at:.3f}", ts=burst.ts,
                    channel=burst.channel, outcomes=_stored(combined), count=str(total),
                    updates=str(min(burst.updates + 1, MAX_COUNTER)), level=level)
-    deps.queue(SLACK_QUEUE).delete([e.message for e in members])
-    log_json(log, logging.INFO, "slack_updated", destination=destination.name, alerts=len(members),
-             burst_alerts=total, outcome_ids=[e.outcome.outcome_id for e in members])
-    run.counts["posted"] += len(members)
-    run.counts["updates"] += 1
+    _delivered(run, destination, members, "slack_updated", "updates", burst_alerts=total)
     return True
 
 
@@ -694,12 +682,19 @@ def _posted(run: _Run, destination: Destination, key: str, members: list[_Entry]
     if destination.type == "bot" and result.ts and _SLACK_TS.match(result.ts) and _CHANNEL.match(channel):
         record.update(ts=result.ts, channel=channel, outcomes=_stored([e.outcome for e in members]), updates="0")
     deps.state.put(burst_marker(destination.name, key), LAST, now, ttl_days=1, **record)
-    deps.queue(SLACK_QUEUE).delete([e.message for e in members])
-    log_json(log, logging.INFO, "slack_posted", destination=destination.name, alerts=len(members),
-             outcome_ids=[e.outcome.outcome_id for e in members])
+    _delivered(run, destination, members, "slack_posted", "messages")
     _record_delays(deps, [e.outcome for e in members], now)
+
+
+def _delivered(run: _Run, destination: Destination, members: list[_Entry], event: str, counted: str,
+               **fields: Any) -> None:
+    """``members`` are in Slack: off the queue, logged as ``event``, counted as posted and as one ``counted``
+    (a message or an update)."""
+    run.deps.queue(SLACK_QUEUE).delete([e.message for e in members])
+    log_json(log, logging.INFO, event, destination=destination.name, alerts=len(members), **fields,
+             outcome_ids=[e.outcome.outcome_id for e in members])
     run.counts["posted"] += len(members)
-    run.counts["messages"] += 1
+    run.counts[counted] += 1
 
 
 def _record_delays(deps: StageDeps, outcomes: list[Outcome], now: float) -> None:
