@@ -23,6 +23,8 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
     change = job.change
     principal = found.principal if found else None
     events = found.events if found else ()
+    read = _read_tags_before(change)  # (tags before, unreadable), once: None when the change left them alone
+    before, unreadable = read if read is not None else (None, False)
     return Outcome(
         kind=kind,
         outcome_id=f"ci:{job.change_key}",
@@ -47,9 +49,9 @@ def build_outcome(job: LookupJob, kind: str, now: datetime, found: attr.Attribut
         partition=attr.partition_of(change.arn or (principal.arn if principal else None)),
         extra={**_extra(found, unverified), **trust.trusted_role_mark(kind, change, trusted_patterns),
                **_suppressed_by(kind, found, trusted_patterns), "notified_at": iso(job.arrived_at),
-               **({TAGS_UNKNOWN: True} if tags_unreadable(change) else {})},
+               **({TAGS_UNKNOWN: True} if unreadable else {})},
         resource_tags=dict(change.tags),
-        resource_tags_before=tags_before(change),
+        resource_tags_before=before,
     )
 
 
